@@ -1,0 +1,17 @@
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The project root. */
+export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+
+/** ../shared beside the project, or $PSDET_SHARED. */
+export const SHARED = process.env.PSDET_SHARED ?? join(ROOT, '..', 'shared');
+
+/** The real COCO 2017 subset, or $PSDET_COCO_MINI; null when absent (tests needing it skip with a message). */
+export const COCO_MINI: string | null = (() => {
+  const dir = process.env.PSDET_COCO_MINI ?? join(SHARED, 'data', 'coco-mini');
+  return existsSync(join(dir, 'annotations')) ? dir : null;
+})();
+
+export const COCO_MINI_SKIP = COCO_MINI === null ? 'coco-mini not found (set PSDET_COCO_MINI or place it at ../shared/data/coco-mini)' : '';
