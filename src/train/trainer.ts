@@ -254,6 +254,12 @@ export class Trainer<B> {
       }
       if (!isLast && train.evalPeriod > 0 && it % train.evalPeriod === 0) await this.runEvaluation(it);
       if (!isLast && train.collapsePeriod > 0 && it % train.collapsePeriod === 0) await this.runCollapse(it);
+      if (this.stopRequested && !isLast) {
+        // asked to stop during evaluation or collapse statistics: this iteration is not checkpointed yet
+        await this.checkpoint(loaderState);
+        if (pending !== null) await pending.catch(() => undefined);
+        return { iteration: it, stopped: true, lastCheckpoint: this.lastCheckpoint, finalEval: null };
+      }
       // Checkpoint, evaluation and collapse time is not charged to the next iteration.
       tick = performance.now();
     }

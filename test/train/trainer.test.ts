@@ -202,6 +202,22 @@ describe('Trainer', () => {
     run.dispose();
   });
 
+  it('a stop asked for during an evaluation checkpoints that iteration and returns', async () => {
+    const run = makeRun(tempDir(), {
+      train: { evalPeriod: 2 },
+      hooks: {
+        evaluate: async () => {
+          run.trainer.requestStop();
+          return { AP: 0 };
+        },
+      },
+    });
+    const result = await run.trainer.run();
+    expect(result).toMatchObject({ iteration: 2, stopped: true, finalEval: null });
+    expect(result.lastCheckpoint).toMatch(/model_0000002$/);
+    run.dispose();
+  });
+
   it('log line matches the documented shape', () => {
     const record: IterationRecord = {
       type: 'train',
