@@ -50,7 +50,8 @@ function kind(v: Json | undefined): string {
   if (v === undefined) return 'nothing';
   if (v === null) return 'null';
   if (Array.isArray(v)) return 'an array';
-  return typeof v === 'object' ? 'an object' : `${typeof v} ${short(v)}`;
+  if (typeof v === 'object') return 'an object';
+  return typeof v === 'number' ? `number ${String(v)}` : `${typeof v} ${short(v)}`;
 }
 
 function short(v: Json): string {
