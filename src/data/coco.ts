@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { InputError, inputError } from '../util/errors.js';
 
@@ -281,6 +281,17 @@ export class CocoDataset {
     if (k === undefined) throw new InputError(`${this.source}: unknown category id ${categoryId}`);
     return k;
   }
+}
+
+/**
+ * Paths of one split of a COCO-layout root: `annotations/instances_<split>.json` and the image folder `<split>/`
+ * (or `images/<split>/` when only that exists, as in some COCO subsets).
+ */
+export function cocoSplitPaths(root: string, split: string): { annotationFile: string; imageDir: string } {
+  const annotationFile = join(root, 'annotations', `instances_${split}.json`);
+  const direct = join(root, split);
+  const nested = join(root, 'images', split);
+  return { annotationFile, imageDir: !existsSync(direct) && existsSync(nested) ? nested : direct };
 }
 
 function clamp(v: number, lo: number, hi: number): number {
