@@ -18,9 +18,10 @@ export interface BatchSource<B> {
 
 /**
  * Computes the named loss terms of one batch (`{lossCls, lossBox}`); called inside `tf.variableGrads`, so every
- * tensor it makes is freed by the trainer. The sum of the terms is minimised.
+ * tensor it makes is freed by the trainer. `input` is what `TrainerParts.prepare` made of the batch (null without
+ * one). The sum of the terms is minimised.
  */
-export type LossFn<B> = (batch: B) => Record<string, tf.Scalar>;
+export type LossFn<B> = (batch: B, input: tf.Tensor | null) => Record<string, tf.Scalar>;
 
 /** One log period, as written to metrics.jsonl and formatted into the log line. */
 export interface IterationRecord {
@@ -52,7 +53,7 @@ export interface TrainerHooks {
   afterIteration?(iteration: number, maxIter: number): void;
   /** COCO stats on the val set; the trainer writes them into metrics.jsonl. */
   evaluate?(iteration: number): Promise<Record<string, number>>;
-  /** Collapsed-filter statistics; the trainer appends the record to collapse.jsonl. */
+  /** Collapsed-filter statistics; the trainer appends the record to collapse.jsonl (nothing when null). */
   collapse?(iteration: number): Promise<unknown>;
   /** After each checkpoint is written. */
   checkpointed?(path: string, iteration: number): void;
@@ -63,6 +64,11 @@ export interface TrainerParts<B> {
   optimizer: Optimizer;
   loader: BatchSource<B>;
   lossFn: LossFn<B>;
+  /**
+   * Turns a batch into the network input outside the gradient tape (ops on constants need no gradient, and some,
+   * such as batchNorm without scale, cannot be recorded on it). The trainer disposes the result after the step.
+   */
+  prepare?: (batch: B) => tf.Tensor;
   /** The run's generator; saved in checkpoints so draws after a resume match an uninterrupted run. */
   rng: Rng;
   solver: SolverConfig;
@@ -282,6 +288,7 @@ export class Trainer<B> {
     const collapse = this.parts.hooks?.collapse;
     if (collapse === undefined) return;
     const record = await collapse(iteration);
+    if (record === null || record === undefined) return;
     this.appendRecord('collapse.jsonl', { iteration, ...(record as Record<string, unknown>) });
   }
 
@@ -307,12 +314,13 @@ export class Trainer<B> {
     forwardBackwardTime: number;
     optimizerTime: number;
   }> {
-    const { optimizer, lossFn, solver } = this.parts;
+    const { optimizer, lossFn, solver, prepare } = this.parts;
     const lr = learningRate(this.iteration, solver);
     const start = performance.now();
     let terms: Record<string, tf.Scalar> = {};
+    const input = prepare === undefined ? null : prepare(batch);
     const { value, grads } = tf.variableGrads(() => {
-      terms = lossFn(batch);
+      terms = lossFn(batch, input);
       const names = Object.keys(terms);
       for (const name of names) tf.keep(terms[name]!);
       return tf.addN(names.map((n) => terms[n]!)) as tf.Scalar;
@@ -321,6 +329,7 @@ export class Trainer<B> {
     const names = Object.keys(terms);
     const read = await Promise.all([...names.map((n) => terms[n]!.data()), value.data(), normT.data()]);
     tf.dispose([value, normT, ...Object.values(terms)]);
+    if (input !== null) input.dispose();
     const losses: Record<string, number> = {};
     names.forEach((n, i) => (losses[snakeCase(n)] = read[i]![0]!));
     losses.loss = read[names.length]![0]!;
