@@ -9,3 +9,22 @@ export { STAGES } from './analysis/probe.js';
 export type { Sample, Batch } from './data/types.js';
 export { Rng, type RngState } from './util/rng.js';
 export { InputError } from './util/errors.js';
+export {
+  cocoEvaluate,
+  evaluateImages,
+  accumulate,
+  summarize,
+  perCategory,
+  resolveParams,
+  defaultParams,
+  type GroundTruthSet,
+  type GtColumns,
+  type DetectionSet,
+  type EvalParams,
+  type CocoEvalResult,
+  type CategoryResult,
+  type Accumulation,
+} from './eval/cocoeval.js';
+export { readGroundTruth, readDetections, groundTruthFromJson, detectionsFromJson, type LoadedGroundTruth } from './eval/coco-json.js';
+export { type CocoDetection, xyxyToXywh, detectionsForImage, toDetectionSet, formatResultsJson, writeResultsJson } from './eval/results.js';
+export { summaryLines, perCategoryTable, evalReport, formatReportJson, type EvalReport } from './eval/report.js';
