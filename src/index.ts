@@ -78,3 +78,22 @@ export {
   type Detections,
   type PostprocessConfig,
 } from './model/postprocess.js';
+export {
+  cocoEvaluate,
+  evaluateImages,
+  accumulate,
+  summarize,
+  perCategory,
+  resolveParams,
+  defaultParams,
+  type GroundTruthSet,
+  type GtColumns,
+  type DetectionSet,
+  type EvalParams,
+  type CocoEvalResult,
+  type CategoryResult,
+  type Accumulation,
+} from './eval/cocoeval.js';
+export { readGroundTruth, readDetections, groundTruthFromJson, detectionsFromJson, type LoadedGroundTruth } from './eval/coco-json.js';
+export { type CocoDetection, xyxyToXywh, detectionsForImage, toDetectionSet, formatResultsJson, writeResultsJson } from './eval/results.js';
+export { summaryLines, perCategoryTable, evalReport, formatReportJson, type EvalReport } from './eval/report.js';
