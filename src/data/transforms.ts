@@ -107,8 +107,8 @@ export async function decodeImage(req: DecodeRequest): Promise<DecodedImage> {
 /** Decoded RGB bytes of `pipeline`, checked to have 3 channels and the given size. */
 async function rgb(pipeline: sharp.Sharp, width: number, height: number): Promise<Buffer> {
   const { data, info } = await pipeline.removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
-  if (info.channels !== 3 || info.width !== width || info.height !== height) {
-    throw new InputError(`decoded to ${info.width}x${info.height}x${info.channels}, expected ${width}x${height}x3`);
+  if (info.channels !== 3 || info.width !== width || info.height !== height || data.length !== width * height * 3) {
+    throw new InputError(`decoded to ${info.width}x${info.height}x${info.channels}, expected ${width}x${height}x3 bytes`);
   }
   return data;
 }
