@@ -67,9 +67,10 @@ export async function decodeImage(req: DecodeRequest): Promise<DecodedImage> {
     const code = (err as NodeJS.ErrnoException).code;
     throw new InputError(`${req.path}: ${code === 'ENOENT' ? 'image file not found' : `cannot read image file (${code ?? (err as Error).message})`}`);
   }
-  // No autoOrient: pixels stay in stored orientation, whatever the EXIF tag says. failOn 'error' would let
-  // truncated JPEGs through with grey bottoms; 'warning' (sharp's default) rejects them.
-  const image = sharp(bytes, { failOn: 'warning', autoOrient: false });
+  // No autoOrient: pixels stay in stored orientation, whatever the EXIF tag says. failOn 'truncated': a truncated
+  // file is an error (libjpeg would fill the rest with grey), while libjpeg's harmless warnings, such as the
+  // "extraneous bytes before marker" a few COCO images carry, are not (PIL reads those too).
+  const image = sharp(bytes, { failOn: 'truncated', autoOrient: false });
   let meta: sharp.Metadata;
   try {
     meta = await image.metadata();
