@@ -1,6 +1,7 @@
 // Benchmark of the pure detection parts and the RetinaNet losses, beside torchvision 0.14 on the same workloads
 // in the same run (tools/bench_boxes_peer.py). Run: npx tsx bench/boxes.ts [reps] [torchThreads]
 import '@tensorflow/tfjs-backend-cpu';
+import '@tensorflow/tfjs-backend-wasm';
 import * as tf from '@tensorflow/tfjs-core';
 import { spawnSync } from 'node:child_process';
 import { anchorsPerLevel, generateAnchors, splitLevels } from '../src/boxes/anchors.js';
@@ -46,13 +47,16 @@ const anchorOpts = (h: number, w: number) => ({
 });
 
 await tf.setBackend('cpu');
-// tfjs-core's gradients need a Node resolve hook to load (the engine's src/backend/gradients.ts provides it); without
-// it the loss row times the forward pass only and says so.
-try {
-  const mod = (await import('../src/backend/gradients.js' as string)) as { registerGradients?: () => Promise<void> };
-  await mod.registerGradients?.();
-} catch {
-  // not available on this branch
+// tfjs-core's gradients need a Node resolve hook to load (src/backend/gradients.ts or src/model/gradients.ts
+// provide one once merged); without it the loss rows time the forward pass only and say so.
+for (const path of ['../src/backend/gradients.js', '../src/model/gradients.js']) {
+  try {
+    const mod = (await import(path as string)) as { registerGradients?: () => Promise<void> };
+    await mod.registerGradients?.();
+    break;
+  } catch {
+    // not on this branch
+  }
 }
 const withBackward = tf.getGradient('Sum') !== undefined;
 const [H, W] = [800, 1216];
@@ -89,11 +93,13 @@ const lGts = [
   { boxes: scaled(6, 10), labels: Int32Array.from([0, 1, 2, 3]), crowdBoxes: new Float32Array(0) },
 ];
 const lTargets = assignBatchTargets(lAnchors, lGts, cfg);
+const lLogits = formula(2 * lA * K, 3, 0.37, -4.6);
+const lDeltas = formula(2 * lA * 4, 0.5, 0.11, 0);
 const lossStep = () => {
   tf.tidy(() => {
     const t = targetTensors(lTargets, lA);
-    const logits = tf.tensor3d(formula(2 * lA * K, 3, 0.37, -4.6), [2, lA, K]);
-    const deltas = tf.tensor3d(formula(2 * lA * 4, 0.5, 0.11, 0), [2, lA, 4]);
+    const logits = tf.tensor3d(lLogits, [2, lA, K]);
+    const deltas = tf.tensor3d(lDeltas, [2, lA, 4]);
     const total = (l: tf.Tensor, d: tf.Tensor) => {
       const { lossCls, lossBox } = retinanetLosses(
         { clsLogits: l as tf.Tensor3D, boxDeltas: d as tf.Tensor3D, ...t, numForeground: lTargets.numForeground },
@@ -113,6 +119,9 @@ const ours: Record<string, number> = {
   postprocess: medianTime(() => postprocessDetections(levels, K, [H, W], cfg)),
   losses: medianTime(lossStep),
 };
+const wasm = await tf.setBackend('wasm').catch(() => false);
+if (wasm) ours.lossesWasm = medianTime(lossStep);
+await tf.setBackend('cpu');
 const numForeground = assignTargets(anchors, gt, cfg).numForeground;
 const numKept = batchedNms(nmsBoxes, nmsScores, nmsLabels, 0.5).length;
 
@@ -125,14 +134,16 @@ const rows: [string, string][] = [
   ['assign', `IoU 15 gt x ${numAnchors} anchors + matcher + encode`],
   ['batchedNms', `class-wise NMS, ${nNms} boxes, 5 classes`],
   ['postprocess', `threshold/top-k/decode/clip/NMS, ${numAnchors} anchors x ${K} classes`],
-  ['losses', `focal + L1 ${withBackward ? 'forward and backward' : 'FORWARD ONLY (no gradients registered; peer: fwd+bwd)'}, 2 x ${lA} anchors x ${K} (tfjs cpu)`],
+  ['losses', `focal + L1 ${withBackward ? 'forward and backward' : 'FORWARD ONLY (no gradients registered; peer: fwd+bwd)'}, 2 x ${lA} anchors x ${K}, tfjs cpu`],
+  ['lossesWasm', `the same on tfjs wasm (1 thread)`],
 ];
 console.log(`psdet boxes benchmark: median of ${reps}; torchvision 0.14 on ${torchThreads} thread(s), same run`);
 console.log(`checks: foreground anchors ours ${numForeground} / torchvision ${peer?.numForeground ?? '-'}; NMS kept ${numKept} / ${peer?.numKept ?? '-'}`);
 console.log('| workload | what | psdet (ms) | torchvision (ms) | psdet / torchvision |');
 console.log('| --- | --- | ---: | ---: | ---: |');
 for (const [key, what] of rows) {
+  if (ours[key] === undefined) continue;
   const o = ours[key]! * 1000;
-  const p = peer ? peer[key]! * 1000 : NaN;
+  const p = peer ? peer[key === 'lossesWasm' ? 'losses' : key]! * 1000 : NaN;
   console.log(`| ${key} | ${what} | ${o.toFixed(1)} | ${peer ? p.toFixed(1) : '-'} | ${peer ? (o / p).toFixed(2) : '-'} |`);
 }

@@ -95,9 +95,13 @@ lmatched = [matcher(box_ops.box_iou(t["boxes"], lanchors)) for t in ltargets]
 head = RetinaNetHead(8, 9, K)
 
 
+LLOGITS = formula(2 * LA * K, 3, 0.37, -4.6).reshape(2, LA, K)
+LDELTAS = formula(2 * LA * 4, 0.5, 0.11, 0).reshape(2, LA, 4)
+
+
 def loss_step():
-    logits = formula(2 * LA * K, 3, 0.37, -4.6).reshape(2, LA, K).requires_grad_(True)
-    deltas = formula(2 * LA * 4, 0.5, 0.11, 0).reshape(2, LA, 4).requires_grad_(True)
+    logits = LLOGITS.clone().requires_grad_(True)
+    deltas = LDELTAS.clone().requires_grad_(True)
     losses = head.compute_loss(ltargets, {"cls_logits": logits, "bbox_regression": deltas}, [lanchors] * 2, lmatched)
     (losses["classification"] + losses["bbox_regression"]).backward()
 
