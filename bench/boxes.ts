@@ -1,5 +1,6 @@
 // Benchmark of the pure detection parts and the RetinaNet losses, beside torchvision 0.14 on the same workloads
-// in the same run (tools/bench_boxes_peer.py). Run: npx tsx bench/boxes.ts [reps] [torchThreads]
+// in the same run (tools/bench_boxes_peer.py). Run: npx tsx bench/boxes.ts [reps] [torchThreads] [--cpu-losses]
+// The loss rows run on tfjs wasm (the fastest backend here); --cpu-losses adds the pure-JS cpu backend (slow).
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import * as tf from '@tensorflow/tfjs-core';
@@ -11,8 +12,10 @@ import { defaultConfig } from '../src/config/defaults.js';
 import { retinanetLosses, targetTensors } from '../src/model/losses.js';
 import { postprocessDetections } from '../src/model/postprocess.js';
 
-const reps = Number(process.argv[2] ?? 5);
-const torchThreads = Number(process.argv[3] ?? 1);
+const args = process.argv.slice(2).filter((a) => !a.startsWith('--'));
+const cpuLosses = process.argv.includes('--cpu-losses');
+const reps = Number(args[0] ?? 5);
+const torchThreads = Number(args[1] ?? 1);
 const cfg = defaultConfig().model;
 
 function medianTime(fn: () => void): number {
@@ -117,11 +120,11 @@ const ours: Record<string, number> = {
   assign: medianTime(() => assignTargets(anchors, gt, cfg)),
   batchedNms: medianTime(() => batchedNms(nmsBoxes, nmsScores, nmsLabels, 0.5)),
   postprocess: medianTime(() => postprocessDetections(levels, K, [H, W], cfg)),
-  losses: medianTime(lossStep),
 };
 const wasm = await tf.setBackend('wasm').catch(() => false);
 if (wasm) ours.lossesWasm = medianTime(lossStep);
 await tf.setBackend('cpu');
+if (cpuLosses || !wasm) ours.losses = medianTime(lossStep);
 const numForeground = assignTargets(anchors, gt, cfg).numForeground;
 const numKept = batchedNms(nmsBoxes, nmsScores, nmsLabels, 0.5).length;
 
@@ -134,8 +137,8 @@ const rows: [string, string][] = [
   ['assign', `IoU 15 gt x ${numAnchors} anchors + matcher + encode`],
   ['batchedNms', `class-wise NMS, ${nNms} boxes, 5 classes`],
   ['postprocess', `threshold/top-k/decode/clip/NMS, ${numAnchors} anchors x ${K} classes`],
-  ['losses', `focal + L1 ${withBackward ? 'forward and backward' : 'FORWARD ONLY (no gradients registered; peer: fwd+bwd)'}, 2 x ${lA} anchors x ${K}, tfjs cpu`],
-  ['lossesWasm', `the same on tfjs wasm (1 thread)`],
+  ['lossesWasm', `focal + L1 ${withBackward ? 'forward and backward' : 'FORWARD ONLY (no gradients registered; peer: fwd+bwd)'}, 2 x ${lA} anchors x ${K}, tfjs wasm (1 thread)`],
+  ['losses', `the same on tfjs cpu (pure JS)`],
 ];
 console.log(`psdet boxes benchmark: median of ${reps}; torchvision 0.14 on ${torchThreads} thread(s), same run`);
 console.log(`checks: foreground anchors ours ${numForeground} / torchvision ${peer?.numForeground ?? '-'}; NMS kept ${numKept} / ${peer?.numKept ?? '-'}`);
