@@ -22,6 +22,7 @@ BN layers get seeded non-trivial statistics and affine parameters so eval mode c
 bias and weights are spread so that the post-processing keeps a few hundred candidates.
 """
 import argparse
+import hashlib
 import json
 import os
 import sys
@@ -98,7 +99,7 @@ def perturb(model, gen):
                 m.running_var.copy_(0.5 + 1.5 * torch.rand(c, generator=gen))
         cls = model.head.classification_head.cls_logits
         cls.bias.copy_(-3.0 + 2.0 * torch.rand(cls.bias.shape, generator=gen))
-        cls.weight.mul_(5.0)
+        cls.weight.mul_(20.0)
         model.head.regression_head.bbox_reg.weight.mul_(5.0)
 
 
@@ -178,14 +179,18 @@ def main():
     head_outputs = model.head(features)
     anchors = model.anchor_generator(image_list, features)
     losses = model.compute_loss(targets, head_outputs, anchors)
+    out["train_cls_logits"] = head_outputs["cls_logits"].detach()
+    out["train_box_deltas"] = head_outputs["bbox_regression"].detach()
     out["loss_cls"] = losses["classification"].detach().reshape(1)
     out["loss_box"] = losses["bbox_regression"].detach().reshape(1)
     out["stem_running_mean_after_train"] = model.backbone.body.bn1.running_mean.detach().clone()
 
     save_file(weights, os.path.join(args.out, "weights.safetensors"), metadata={"variant": args.variant})
     save_file({k: v.float() if v.is_floating_point() else v for k, v in out.items()}, os.path.join(args.out, "outputs.safetensors"))
+    with open(os.path.abspath(__file__), "rb") as f:
+        script_sha256 = hashlib.sha256(f.read()).hexdigest()
     meta.update(
-        variant=args.variant, seed=args.seed, imageSizes=IMAGE_SIZES, size=SIZE, torchvision=torchvision.__version__,
+        scriptSha256=script_sha256, variant=args.variant, seed=args.seed, imageSizes=IMAGE_SIZES, size=SIZE, torchvision=torchvision.__version__,
         torch=torch.__version__, scoreThreshold=model.score_thresh, nmsThreshold=model.nms_thresh,
         detectionsPerImage=model.detections_per_img, topkCandidates=model.topk_candidates,
     )

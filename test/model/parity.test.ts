@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
-import '@tensorflow/tfjs-backend-wasm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { selectBackend } from '../../src/backend/index.js';
 import { buildRetinaNet } from '../../src/model/build.js';
 import type { RetinaNet } from '../../src/model/retinanet.js';
 import { loadTorchvisionWeights } from '../../src/weights/torchvision.js';
@@ -32,10 +32,17 @@ for (const variant of ['small', 'small-c5'] as const) {
     beforeAll(async () => {
       fx = parityFixture(variant);
       // The forward passes run on wasm (XNNPACK), ~30x the pure-JS backend's conv speed; kernels agree to ~1e-7.
-      await tf.setBackend('wasm');
+      await selectBackend('wasm');
     });
     afterAll(async () => {
-      await tf.setBackend('cpu');
+      await selectBackend('cpu');
+    });
+
+    it('anchors are identical', () => {
+      const model = buildRetinaNet(parityModelConfig(fx.meta));
+      const anchors = model.anchorsFor(fx.meta.size, fx.meta.size);
+      expect(Array.from(anchors)).toEqual(Array.from(expected(fx, 'anchors')));
+      model.dispose();
     });
 
     it('eval-mode C3..C5, P3..P7, logits and deltas agree within 1e-4 relative (BN and FrozenBN)', () => {
@@ -61,12 +68,51 @@ for (const variant of ['small', 'small-c5'] as const) {
       }
     });
 
-    it('a training-mode pass updates BN running statistics as PyTorch does', () => {
+    it('training-mode losses agree within 1e-4 and BN running statistics update as PyTorch does', () => {
       const model = loaded(fx, 'bn');
       const x = inputOf(fx);
-      const out = model.forward(x, { training: true });
+      const targets = [0, 1].map((i) => ({
+        boxes: expected(fx, `gt${i}_boxes`) as Float32Array,
+        labels: expected(fx, `gt${i}_labels`) as Int32Array,
+        crowdBoxes: new Float32Array(0),
+      }));
+      const { lossCls, lossBox } = model.computeLosses(x, targets);
+      const cls = lossCls.dataSync()[0]!;
+      const box = lossBox.dataSync()[0]!;
+      expect(Math.abs(cls - expected(fx, 'loss_cls')[0]!) / expected(fx, 'loss_cls')[0]!).toBeLessThan(TOL);
+      expect(Math.abs(box - expected(fx, 'loss_box')[0]!) / expected(fx, 'loss_box')[0]!).toBeLessThan(TOL);
       expect(relativeError(model.backbone.stem.norm.runningMean.dataSync(), expected(fx, 'stem_running_mean_after_train'))).toBeLessThan(TOL);
-      tf.dispose([x, ...out.features, out.clsLogits, out.boxDeltas]);
+      tf.dispose([x, lossCls, lossBox]);
+      model.dispose();
+    });
+
+    it('gives the same detections: same count, and each torchvision detection found once (label, score 1e-5, box 1e-3 px)', async () => {
+      const model = loaded(fx, 'bn');
+      const x = inputOf(fx);
+      const detections = await model.detect(x, fx.meta.imageSizes);
+      detections.forEach((det, i) => {
+        const boxes = expected(fx, `det${i}_boxes`);
+        const scores = expected(fx, `det${i}_scores`);
+        const labels = expected(fx, `det${i}_labels`);
+        expect(scores.length).toBeGreaterThan(0);
+        expect(det.scores.length, `image ${i} count`).toBe(scores.length);
+        // Scores a few 1e-8 apart may swap places (float32 summation order), so match as sets.
+        const used = new Set<number>();
+        const unmatched: number[] = [];
+        for (let e = 0; e < scores.length; e++) {
+          const found = det.scores.findIndex(
+            (score, j) =>
+              !used.has(j) &&
+              det.labels[j] === labels[e] &&
+              Math.abs(score - scores[e]!) < 1e-5 &&
+              [0, 1, 2, 3].every((c) => Math.abs(det.boxes[4 * j + c]! - boxes[4 * e + c]!) < 1e-3),
+          );
+          if (found < 0) unmatched.push(e);
+          else used.add(found);
+        }
+        expect(unmatched, `image ${i}: torchvision detections with no psdet match`).toEqual([]);
+      });
+      x.dispose();
       model.dispose();
     });
   });
