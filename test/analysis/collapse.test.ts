@@ -186,3 +186,39 @@ describe('compareDead', () => {
     expect(rows[2]).toMatchObject({ channels: 6, deadBefore: 4, deadAfter: 3, revived: 2, newlyDead: 1 });
   });
 });
+
+describe('measureCollapse', () => {
+  it('runs the model in inference mode over every batch and leaves no tensor behind', async () => {
+    const { measureCollapse } = await import('../../src/analysis/measure.js');
+    // A two-site toy model: site "a" sees the image's channel 0 minus 1 and channel 1 (norm-fed, alpha 0.1),
+    // site "b" sees the negated image's channel 2.
+    const modes: boolean[] = [];
+    const gamma = tf.tidy(() => tf.variable(tf.tensor1d([1, 0.001])));
+    const beta = tf.tidy(() => tf.variable(tf.tensor1d([-1, -0.2])));
+    const model = {
+      forward(images: tf.Tensor4D, opts: { training: boolean; probe?: import('../../src/analysis/probe.js').ActivationProbe }) {
+        modes.push(opts.training);
+        const [c0, c1, c2] = tf.split(images, 3, 3) as [tf.Tensor4D, tf.Tensor4D, tf.Tensor4D];
+        opts.probe?.observe({ stage: 'res2', name: 'a' }, tf.concat([tf.sub(c0, 1), c1], 3) as tf.Tensor4D, { gamma, beta, alpha: 0.1 });
+        opts.probe?.observe({ stage: 'res3', name: 'b' }, tf.neg(c2) as tf.Tensor4D);
+        return { out: tf.relu(images) };
+      },
+    };
+    const before = tf.memory().numTensors;
+    // Image 1: all pixels (0.5, -1, 2); image 2: one pixel with channel 0 = 1.5, channel 2 = -0.25.
+    // Site a: max(c0 - 1) = 0.5 > 0 -> alive; max(c1) = -1 -> dead. c1: |gamma| 0.001 < 0.01 but beta + alpha =
+    // -0.1 <= 0 -> parameter-collapsed. Site b: max(-c2) = 0.25 > 0 -> alive.
+    const batches = [
+      tf.tensor4d([0.5, -1, 2, 0.5, -1, 2, 0.5, -1, 2, 0.5, -1, 2], [1, 2, 2, 3]),
+      tf.tensor4d([1.5, -1, -0.25], [1, 1, 1, 3]),
+    ];
+    const report = await measureCollapse(model, batches, { gammaThreshold: 0.01 });
+    expect(modes).toEqual([false, false]);
+    expect(report.images).toBe(2);
+    expect(report.sites.map((s) => [s.name, s.deadChannels, s.paramCollapsed])).toEqual([['a', [1], 1], ['b', [], 0]]);
+    expect(batches.every((b) => b.isDisposed)).toBe(true);
+    expect(tf.memory().numTensors).toBe(before);
+    gamma.dispose();
+    beta.dispose();
+  });
+});
