@@ -106,6 +106,11 @@ export function readRunResult(workDir: string): RunResult | null {
   return JSON.parse(readFileSync(path, 'utf8')) as RunResult;
 }
 
+/** The results of the runs that have finished, in grid order (for a report while the study is still running). */
+export function readFinished(runs: StudyRun[]): RunResult[] {
+  return runs.map((run) => readRunResult(run.config.workDir)).filter((r): r is RunResult => r !== null);
+}
+
 function writeJsonAtomic(path: string, value: unknown): void {
   const tmp = `${path}.tmp`;
   writeFileSync(tmp, `${JSON.stringify(value, null, 2)}\n`);
