@@ -1,4 +1,6 @@
+import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
+import { appendCollapseLog } from './collapse-log.js';
 import { CollapseProbe, type CollapseReport, type CollapseThresholds } from './collapse.js';
 import type { ActivationProbe } from './probe.js';
 
@@ -35,4 +37,18 @@ export async function measureCollapse(
   } finally {
     probe.dispose();
   }
+}
+
+/**
+ * What the trainer calls every `train.collapsePeriod` iterations and at the end: a probe pass, then one line
+ * appended to `<workDir>/collapse.jsonl`. Returns the report (print it with formatCollapseTable).
+ */
+export async function recordCollapse(
+  model: ProbeableModel,
+  batches: Iterable<tf.Tensor4D> | AsyncIterable<tf.Tensor4D>,
+  opts: { workDir: string; iteration: number; thresholds?: Partial<CollapseThresholds> },
+): Promise<CollapseReport> {
+  const report = await measureCollapse(model, batches, opts.thresholds ?? {});
+  appendCollapseLog(join(opts.workDir, 'collapse.jsonl'), opts.iteration, report);
+  return report;
 }

@@ -55,3 +55,21 @@ describe('collapse.jsonl', () => {
     expect(() => readCollapseLog(path)).toThrow(`${path}: index 1: field "iteration": must be a non-negative integer`);
   });
 });
+
+describe('recordCollapse', () => {
+  it('measures and appends one line to <workDir>/collapse.jsonl', async () => {
+    const { recordCollapse } = await import('../../src/analysis/measure.js');
+    const tf = await import('@tensorflow/tfjs-core');
+    const dir = tempDir();
+    // One site, channel maxima 1 and -1: channel 1 dead, 1 of 2 = 0.5.
+    const model = {
+      forward(images: import('@tensorflow/tfjs-core').Tensor4D, opts: { training: boolean; probe?: import('../../src/analysis/probe.js').ActivationProbe }) {
+        opts.probe?.observe({ stage: 'fpn', name: 'fpn.p6' }, images);
+      },
+    };
+    await recordCollapse(model, [tf.tensor4d([1, -1], [1, 1, 1, 2])], { workDir: dir, iteration: 42, thresholds: { gammaThreshold: 0.5 } });
+    const [entry] = readCollapseLog(join(dir, 'collapse.jsonl'));
+    expect(entry).toMatchObject({ iteration: 42, images: 1, thresholds: { deadThreshold: 0, gammaThreshold: 0.5 } });
+    expect(entry!.stages).toEqual([expect.objectContaining({ stage: 'fpn', channels: 2, dead: 1, deadRatio: 0.5 })]);
+  });
+});
