@@ -23,6 +23,8 @@ export interface SiteCollapse {
   dead: number;
   /** Indices of those channels, ascending (what the revival study compares). */
   deadChannels: number[];
+  /** [C] each channel's max ReLU input over the probe (how far from firing a dead channel is). */
+  max: number[];
   /** Whether a norm layer feeds this site directly (the parameter view applies). */
   normFed: boolean;
   /** Norm-fed only: |gamma| < gammaThreshold and beta + alpha <= 0. */
@@ -209,6 +211,7 @@ function siteFigures(
     images: state.images,
     dead: deadChannels.length,
     deadChannels,
+    max: Array.from(max),
     normFed,
     paramCollapsed,
     normNonPositive,

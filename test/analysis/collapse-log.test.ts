@@ -18,7 +18,7 @@ function tempDir(): string {
 
 function report(dead: number) {
   const s: SiteCollapse = {
-    name: 'res3.0.relu1', stage: 'res3', channels: 8, images: 2, dead, deadChannels: [], normFed: true,
+    name: 'res3.0.relu1', stage: 'res3', channels: 8, images: 2, dead, deadChannels: [], max: [], normFed: true,
     paramCollapsed: 1, normNonPositive: dead, alpha: 0.1,
   };
   return buildReport([s], { deadThreshold: 0, gammaThreshold: 0.02 });

@@ -24,7 +24,7 @@ const THRESHOLDS = { deadThreshold: 0, gammaThreshold: 0.01 };
 /** A report with `deadRes2` of 10 res2 channels and `deadRes3` of 10 res3 channels dead (the first ones). */
 function report(deadRes2: number, deadRes3: number) {
   const site = (name: string, stage: 'res2' | 'res3', dead: number): SiteCollapse => ({
-    name, stage, channels: 10, images: 2, dead, deadChannels: Array.from({ length: dead }, (_, i) => i), normFed: true,
+    name, stage, channels: 10, images: 2, dead, deadChannels: Array.from({ length: dead }, (_, i) => i), max: [], normFed: true,
     paramCollapsed: 0, normNonPositive: dead, alpha: 0,
   });
   return buildReport([site('res2.a', 'res2', deadRes2), site('res3.a', 'res3', deadRes3)], THRESHOLDS);

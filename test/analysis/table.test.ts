@@ -4,7 +4,7 @@ import { formatCollapseTable, formatRevivalTable, formatTable, percent } from '.
 
 function site(name: string, stage: SiteCollapse['stage'], channels: number, dead: number, normFed: boolean, paramCollapsed = 0): SiteCollapse {
   return {
-    name, stage, channels, images: 4, dead, deadChannels: Array.from({ length: dead }, (_, i) => i), normFed,
+    name, stage, channels, images: 4, dead, deadChannels: Array.from({ length: dead }, (_, i) => i), max: [], normFed,
     paramCollapsed, normNonPositive: normFed ? dead : 0, alpha: normFed ? 0 : null,
   };
 }

@@ -20,7 +20,7 @@ function tempDir(): string {
 
 const report = (dead: number) =>
   buildReport(
-    [{ name: 'stem.relu', stage: 'stem', channels: 4, images: 2, dead, deadChannels: Array.from({ length: dead }, (_, i) => i), normFed: true, paramCollapsed: 0, normNonPositive: dead, alpha: 0 }],
+    [{ name: 'stem.relu', stage: 'stem', channels: 4, images: 2, dead, deadChannels: Array.from({ length: dead }, (_, i) => i), max: [], normFed: true, paramCollapsed: 0, normNonPositive: dead, alpha: 0 }],
     { deadThreshold: 0, gammaThreshold: 0.01 },
   );
 
