@@ -17,7 +17,10 @@ export interface SiteCollapse {
   name: string;
   stage: Stage;
   channels: number;
-  /** Probe images seen at this site. */
+  /**
+   * Activation maps seen at this site: probe images x the times the site runs per image (the head towers run once
+   * per pyramid level, so they see 5 per image).
+   */
   images: number;
   /** Channels whose ReLU input never exceeded deadThreshold. */
   dead: number;
@@ -57,7 +60,7 @@ export interface StageCollapse {
 /** What `CollapseProbe.summarize` returns: per stage (in STAGES order, observed stages only), the total and per site. */
 export interface CollapseReport {
   thresholds: CollapseThresholds;
-  /** Largest number of probe images seen at any site. */
+  /** Probe images: the fewest activation maps any site saw (every site runs at least once per image). */
   images: number;
   stages: StageCollapse[];
   total: StageCollapse;
@@ -228,7 +231,7 @@ export function buildReport(sites: SiteCollapse[], thresholds: CollapseThreshold
   }
   return {
     thresholds: { ...thresholds },
-    images: sites.reduce((m, s) => Math.max(m, s.images), 0),
+    images: sites.length === 0 ? 0 : sites.reduce((m, s) => Math.min(m, s.images), Number.POSITIVE_INFINITY),
     stages,
     total: aggregate('total', sites, thresholds),
     sites,
