@@ -108,3 +108,14 @@ export { RetinaNet, featureSide, type RetinaNetOutputs, type ForwardOptions, typ
 export { buildRetinaNet, buildBackbone, normSpecOf } from './model/build.js';
 export { parseSafetensors, readSafetensors, serializeSafetensors, writeSafetensors, type SafetensorsFile, type StoredTensor, type TensorToWrite, type SafetensorsDType } from './weights/safetensors.js';
 export { loadTorchvisionWeights, toTorchvisionTensors, namedTensors, torchvisionNames, type TorchvisionLayout, type LoadReport, type LoadOptions } from './weights/torchvision.js';
+  CollapseProbe, buildReport, compareDead, DEFAULT_THRESHOLDS,
+  type CollapseReport, type CollapseThresholds, type SiteCollapse, type StageCollapse, type StageRevival,
+} from './analysis/collapse.js';
+export { measureCollapse, recordCollapse, type ProbeableModel } from './analysis/measure.js';
+export { appendCollapseLog, readCollapseLog, collapseLogEntry, type CollapseLogEntry } from './analysis/collapse-log.js';
+export { formatCollapseTable, formatRevivalTable } from './analysis/table.js';
+export { lineChartSvg, barChartSvg, svgToPng, writeChart, type LineChartSpec, type BarChartSpec } from './analysis/plots.js';
+export {
+  expandGrid, runGrid, writeGridReport, runRevival, writeRevivalReport,
+  type GridSpec, type StudyRun, type RunResult, type RunTraining, type TrainingResult, type RevivalResult,
+} from './analysis/study.js';
