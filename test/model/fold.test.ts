@@ -42,7 +42,9 @@ describe('foldNormIntoConv', () => {
     const folded = foldNormIntoConv(w, bias, n);
     const reference = tf.tidy(() => applyNormAtInference(tf.add(tf.conv2d(x, w, 2, 'same'), bias), n));
     const deployed = tf.tidy(() => tf.add(tf.conv2d(x, folded.weight, 2, 'same'), folded.bias));
-    const maxDiff = (await tf.tidy(() => tf.max(tf.abs(tf.sub(reference, deployed)))).data())[0]!;
+    const diff = tf.tidy(() => tf.max(tf.abs(tf.sub(reference, deployed))));
+    const maxDiff = (await diff.data())[0]!;
+    diff.dispose();
     expect(maxDiff).toBeLessThan(1e-4);
     tf.dispose([x, w, bias, folded.weight, folded.bias, reference, deployed]);
     disposeNorm(n);
