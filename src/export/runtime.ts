@@ -6,15 +6,15 @@ import * as tf from '@tensorflow/tfjs-core';
  * `@tensorflow/tfjs-core` (and the pure box functions its post-processing uses), so the same code runs in Node and,
  * bundled with `@tensorflow/tfjs`, in a browser.
  *
- * Weight names (each a `.weight` HWIO [k, k, in, out] and a `.bias` [out]):
- * - `stem.conv` (7x7, stride 2, padding 3), then ReLU and a 3x3 stride-2 max-pool with padding 1;
- * - `res{2..5}.{i}.conv1`, `.conv2`, (`.conv3` for bottlenecks) and `.downsample` (1x1) when present. The stride
- *   of a stage (1 for res2, 2 after) sits on the first block's 3x3 conv (conv2 in a bottleneck, conv1 in a basic
- *   block) and its downsample, as in torchvision;
+ * Weight names are the training model's conv names (each a `.weight` HWIO [k, k, in, out] and a `.bias` [out]):
+ * - `backbone.stem.conv` (7x7, stride 2, padding 3), then ReLU and a 3x3 stride-2 max-pool with padding 1;
+ * - `backbone.res{2..5}.{i}.conv1`, `.conv2`, (`.conv3` for bottlenecks) and `.downsample.conv` (1x1) when
+ *   present. The stride of a stage (1 for res2, 2 after) sits on the first block's 3x3 conv (conv2 in a
+ *   bottleneck, conv1 in a basic block) and its downsample, as in torchvision;
  * - `fpn.lateral{3,4,5}` (1x1), `fpn.output{3,4,5}` (3x3), `fpn.p6` (3x3 stride 2 on P5 or C5) and `fpn.p7`
  *   (3x3 stride 2 on ReLU(P6));
- * - `head.cls.{0..D-1}`, `head.cls.logits`, `head.box.{0..D-1}`, `head.box.deltas` (3x3, ReLU after each tower
- *   conv), shared across levels.
+ * - `head.cls.tower.{0..D-1}`, `head.cls.logits`, `head.box.tower.{0..D-1}`, `head.box.deltas` (3x3, ReLU after
+ *   each tower conv), shared across levels.
  * Channel counts are read from the weight shapes, so widths never need to be written down.
  */
 
@@ -97,12 +97,12 @@ export class DeployRetinaNet {
   /** P3..P7 [N, h_l, w_l, C] for normalised images [N, H, W, 3]. */
   features(images: tf.Tensor4D): tf.Tensor4D[] {
     return tf.tidy(() => {
-      let x = tf.relu(this.conv(images, 'stem.conv', 2, 3));
+      let x = tf.relu(this.conv(images, 'backbone.stem.conv', 2, 3));
       x = tf.maxPool(x, 3, 2, 1);
       const c: tf.Tensor4D[] = [];
       for (let s = 0; s < 4; s++) {
         for (let i = 0; i < this.spec.stageBlocks[s]!; i++) {
-          x = this.block(x, `res${s + 2}.${i}`, i === 0 && s > 0 ? 2 : 1);
+          x = this.block(x, `backbone.res${s + 2}.${i}`, i === 0 && s > 0 ? 2 : 1);
         }
         c.push(x);
       }
@@ -137,7 +137,8 @@ export class DeployRetinaNet {
   }
 
   private block(x: tf.Tensor4D, name: string, stride: number): tf.Tensor4D {
-    const identity = this.has(`${name}.downsample`) ? this.conv(x, `${name}.downsample`, stride, 0) : x;
+    const downsample = `${name}.downsample.conv`;
+    const identity = this.has(downsample) ? this.conv(x, downsample, stride, 0) : x;
     let y: tf.Tensor4D;
     if (this.spec.block === 'bottleneck') {
       y = tf.relu(this.conv(x, `${name}.conv1`, 1, 0));
@@ -152,22 +153,22 @@ export class DeployRetinaNet {
 
   private tower(p: tf.Tensor4D, name: string, last: string): tf.Tensor4D {
     let y = p;
-    for (let i = 0; i < this.spec.headDepth; i++) y = tf.relu(this.conv(y, `${name}.${i}`, 1, 1));
+    for (let i = 0; i < this.spec.headDepth; i++) y = tf.relu(this.conv(y, `${name}.tower.${i}`, 1, 1));
     return this.conv(y, `${name}.${last}`, 1, 1);
   }
 }
 
 /** Every conv a deploy model with `spec` must have (downsamples are optional: present where shapes change). */
 export function requiredConvs(spec: DeploySpec): string[] {
-  const names = ['stem.conv'];
+  const names = ['backbone.stem.conv'];
   const convs = spec.block === 'bottleneck' ? ['conv1', 'conv2', 'conv3'] : ['conv1', 'conv2'];
   spec.stageBlocks.forEach((blocks, s) => {
-    for (let i = 0; i < blocks; i++) for (const c of convs) names.push(`res${s + 2}.${i}.${c}`);
+    for (let i = 0; i < blocks; i++) for (const c of convs) names.push(`backbone.res${s + 2}.${i}.${c}`);
   });
   for (const l of [3, 4, 5]) names.push(`fpn.lateral${l}`, `fpn.output${l}`);
   names.push('fpn.p6', 'fpn.p7');
   for (const tower of ['cls', 'box']) {
-    for (let i = 0; i < spec.headDepth; i++) names.push(`head.${tower}.${i}`);
+    for (let i = 0; i < spec.headDepth; i++) names.push(`head.${tower}.tower.${i}`);
   }
   names.push('head.cls.logits', 'head.box.deltas');
   return names;

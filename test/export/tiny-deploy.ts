@@ -27,12 +27,12 @@ export function tinySpec(): DeploySpec {
 /** Random weights for `tinySpec()`: stem 4 channels, stages 4, 8, 8, 8, FPN and head 8 channels. */
 export function tinyWeights(spec: DeploySpec, seed = 1): DeployWeights {
   const stage = [4, 8, 8, 8];
-  const shapes: Record<string, [number, number, number]> = { 'stem.conv': [7, 3, 4] };
+  const shapes: Record<string, [number, number, number]> = { 'backbone.stem.conv': [7, 3, 4] };
   let cin = 4;
   stage.forEach((c, s) => {
-    shapes[`res${s + 2}.0.conv1`] = [3, cin, c];
-    shapes[`res${s + 2}.0.conv2`] = [3, c, c];
-    if (s > 0) shapes[`res${s + 2}.0.downsample`] = [1, cin, c];
+    shapes[`backbone.res${s + 2}.0.conv1`] = [3, cin, c];
+    shapes[`backbone.res${s + 2}.0.conv2`] = [3, c, c];
+    if (s > 0) shapes[`backbone.res${s + 2}.0.downsample.conv`] = [1, cin, c];
     cin = c;
   });
   for (const [l, c] of [[3, 8], [4, 8], [5, 8]] as const) {
@@ -41,8 +41,8 @@ export function tinyWeights(spec: DeploySpec, seed = 1): DeployWeights {
   }
   shapes['fpn.p6'] = [3, 8, 8];
   shapes['fpn.p7'] = [3, 8, 8];
-  shapes['head.cls.0'] = [3, 8, 8];
-  shapes['head.box.0'] = [3, 8, 8];
+  shapes['head.cls.tower.0'] = [3, 8, 8];
+  shapes['head.box.tower.0'] = [3, 8, 8];
   shapes['head.cls.logits'] = [3, 8, 9 * spec.numClasses];
   shapes['head.box.deltas'] = [3, 8, 9 * 4];
   for (const name of requiredConvs(spec)) if (!(name in shapes)) throw new Error(`tinyWeights: no shape for ${name}`);
