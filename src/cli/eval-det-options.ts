@@ -1,0 +1,87 @@
+/**
+ * Parsing of eval-det's flag values into evaluator parameters. Pure: strings in, values out; a bad value is an
+ * InputError naming the flag.
+ */
+import { linspace, type EvalParams, type GroundTruthSet } from '../eval/cocoeval.js';
+import { InputError } from '../util/errors.js';
+
+/** The raw flag values eval-det accepts (as commander hands them over). */
+export interface EvalDetFlags {
+  gt: string;
+  dt: string;
+  useCats?: string;
+  imgIds?: string;
+  catIds?: string;
+  maxDets?: string;
+  iouThrs?: string;
+  json?: string;
+}
+
+function flagError(flag: string, message: string): InputError {
+  return new InputError(`${flag}: ${message}`);
+}
+
+/** `"1,2, 3"` -> `[1, 2, 3]`; every entry a finite number. */
+export function parseNumberList(text: string, flag: string): number[] {
+  const parts = text.split(',').map((s) => s.trim());
+  if (parts.length === 0 || parts.some((s) => s === '')) throw flagError(flag, `expected a comma-separated list of numbers, got "${text}"`);
+  return parts.map((s) => {
+    const v = Number(s);
+    if (!Number.isFinite(v)) throw flagError(flag, `"${s}" is not a finite number`);
+    return v;
+  });
+}
+
+/**
+ * IoU thresholds: a list `0.5,0.75` or a range `start:step:stop` built like pycocotools' default
+ * (`np.linspace(start, stop, round((stop - start) / step) + 1)`, so `.5:.05:.95` gives the default thresholds exactly).
+ */
+export function parseIouThrs(text: string): number[] {
+  const flag = '--iou-thrs';
+  let thrs: number[];
+  if (text.includes(':')) {
+    const parts = text.split(':');
+    if (parts.length !== 3) throw flagError(flag, `a range is start:step:stop, got "${text}"`);
+    const [start, step, stop] = parts.map((s) => {
+      const v = Number(s.trim());
+      if (s.trim() === '' || !Number.isFinite(v)) throw flagError(flag, `"${s}" is not a finite number`);
+      return v;
+    }) as [number, number, number];
+    if (!(step > 0) || stop < start) throw flagError(flag, `a range needs step > 0 and stop >= start, got "${text}"`);
+    thrs = linspace(start, stop, Math.round((stop - start) / step) + 1);
+  } else {
+    thrs = parseNumberList(text, flag);
+  }
+  for (const t of thrs) if (t < 0 || t > 1) throw flagError(flag, `thresholds must lie in [0, 1], got ${t}`);
+  return thrs;
+}
+
+/** `--use-cats 0|1` -> boolean. */
+export function parseUseCats(text: string): boolean {
+  if (text === '1' || text === 'true') return true;
+  if (text === '0' || text === 'false') return false;
+  throw flagError('--use-cats', `expected 0 or 1, got "${text}"`);
+}
+
+/** Evaluator parameter overrides from the flags, checked against the ground truth. */
+export function paramsFromFlags(flags: EvalDetFlags, gt: GroundTruthSet): Partial<EvalParams> {
+  const out: Partial<EvalParams> = {};
+  if (flags.useCats !== undefined) out.useCats = parseUseCats(flags.useCats);
+  if (flags.imgIds !== undefined) {
+    const known = new Set(gt.imageIds);
+    out.imgIds = parseNumberList(flags.imgIds, '--img-ids');
+    for (const id of out.imgIds) if (!known.has(id)) throw flagError('--img-ids', `unknown image id ${id} (not in ${flags.gt})`);
+  }
+  if (flags.catIds !== undefined) {
+    const known = new Set(gt.categoryIds);
+    out.catIds = parseNumberList(flags.catIds, '--cat-ids');
+    for (const id of out.catIds) if (!known.has(id)) throw flagError('--cat-ids', `unknown category id ${id} (not in ${flags.gt})`);
+  }
+  if (flags.maxDets !== undefined) {
+    out.maxDets = parseNumberList(flags.maxDets, '--max-dets');
+    for (const m of out.maxDets) if (!Number.isInteger(m) || m < 1) throw flagError('--max-dets', `values must be positive integers, got ${m}`);
+    if (new Set(out.maxDets).size < 3) throw flagError('--max-dets', `the 12-line summary needs 3 distinct values (it reads maxDets[0..2]), got "${flags.maxDets}"`);
+  }
+  if (flags.iouThrs !== undefined) out.iouThrs = parseIouThrs(flags.iouThrs);
+  return out;
+}

@@ -1,0 +1,80 @@
+#!/usr/bin/env node
+/**
+ * eval-det: COCO bbox evaluation of a results JSON against a ground truth, with pycocotools' numbers.
+ *
+ *   eval-det --gt instances_val2017.json --dt results.json [--use-cats 0] [--img-ids 1,2] [--cat-ids 1,3]
+ *            [--max-dets 1,10,100] [--iou-thrs .5:.05:.95] [--json out.json]
+ *
+ * Prints the 12 summary lines and a per-category table. Bad input: one line on stderr, exit code 2.
+ */
+import { writeFileSync } from 'node:fs';
+import { Command, CommanderError } from 'commander';
+import { cocoEvaluate } from '../eval/cocoeval.js';
+import { readDetections, readGroundTruth } from '../eval/coco-json.js';
+import { evalReport, formatReportJson, perCategoryTable, summaryLines } from '../eval/report.js';
+import { InputError } from '../util/errors.js';
+import { paramsFromFlags, type EvalDetFlags } from './eval-det-options.js';
+
+function run(argv: string[]): void {
+  const program = new Command('eval-det')
+    .description('COCO bbox evaluation (pycocotools-exact) of a results JSON against COCO ground truth')
+    .requiredOption('--gt <file>', 'COCO instances JSON (ground truth)')
+    .requiredOption('--dt <file>', 'COCO results JSON: [{image_id, category_id, bbox: [x, y, w, h], score}]')
+    .option('--use-cats <0|1>', 'evaluate per category (1, default) or class-agnostic (0)')
+    .option('--img-ids <ids>', 'comma-separated image ids to evaluate (default: all in the ground truth)')
+    .option('--cat-ids <ids>', 'comma-separated category ids to evaluate (default: all)')
+    .option('--max-dets <n,n,n>', 'detections kept per image, ascending (default 1,10,100)')
+    .option('--iou-thrs <list|start:step:stop>', 'IoU thresholds (default .5:.05:.95)')
+    .option('--json <file>', 'write stats, per-category AP/AR and parameters as JSON')
+    .exitOverride()
+    .configureOutput({ writeErr: () => undefined });
+  program.parse(argv);
+  const flags = program.opts<EvalDetFlags>();
+
+  const started = performance.now();
+  const gt = readGroundTruth(flags.gt);
+  const dt = readDetections(flags.dt, gt);
+  const overrides = paramsFromFlags(flags, gt);
+  const result = cocoEvaluate(gt, dt, overrides);
+  const seconds = (performance.now() - started) / 1000;
+
+  const p = result.params;
+  console.log(
+    `Evaluated ${dt.score.length} detections on ${p.imgIds.length} images, ${p.useCats ? `${p.catIds.length} categories` : 'categories ignored (useCats=0)'}, ` +
+      `${p.iouThrs.length} IoU thresholds, maxDets ${p.maxDets.join('/')} in ${seconds.toFixed(2)} s`,
+  );
+  console.log(summaryLines(p, result.stats).join('\n'));
+  console.log('');
+  console.log(`Per category (maxDets=${p.maxDets[p.maxDets.length - 1]}, area=all; AP averaged over IoU thresholds; - : no ground truth):`);
+  console.log(perCategoryTable(result.perCategory, gt.categoryNames));
+  if (flags.json !== undefined) {
+    const report = evalReport(result, gt.categoryNames, overrides.imgIds !== undefined);
+    try {
+      writeFileSync(flags.json, formatReportJson(report));
+    } catch (err) {
+      throw new InputError(`${flags.json}: cannot write (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+    }
+    console.log(`\nWrote ${flags.json}`);
+  }
+}
+
+// Output piped into a reader that stops early (`| head`) is not an error.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(0);
+  throw err;
+});
+
+try {
+  run(process.argv);
+} catch (err) {
+  if (err instanceof CommanderError) {
+    if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.exitCode === 0) process.exit(0);
+    console.error(`eval-det: ${err.message.replace(/^error: /, '').split('\n')[0]}`);
+    process.exit(2);
+  }
+  if (err instanceof InputError) {
+    console.error(`eval-det: ${err.message.split('\n')[0]}`);
+    process.exit(2);
+  }
+  throw err;
+}
