@@ -1,4 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { detectionsFromHeads } from '../infer/detect.js';
+import type { Detections } from '../model/postprocess.js';
 
 /**
  * The deploy RetinaNet: every norm layer folded into the convolution before it, so the network is convolutions
@@ -92,6 +94,23 @@ export class DeployRetinaNet {
       return { clsLogits, boxDeltas };
     });
     return { ...outputs, featureSizes };
+  }
+
+  /**
+   * Detections for normalised, padded images [N, H, W, 3]; `imageSizes` are [height, width] of each image before
+   * padding. Boxes are xyxy in those (resized) pixels, clipped to the image; labels are contiguous (see
+   * `spec.categories` for ids and names).
+   */
+  async detect(images: tf.Tensor4D, imageSizes: [number, number][]): Promise<Detections[]> {
+    const out = this.forward(images);
+    const clsLogits = tf.concat(out.clsLogits, 1);
+    const boxDeltas = tf.concat(out.boxDeltas, 1);
+    tf.dispose([...out.clsLogits, ...out.boxDeltas]);
+    try {
+      return await detectionsFromHeads(clsLogits, boxDeltas, out.featureSizes, [images.shape[1], images.shape[2]], imageSizes, this.spec);
+    } finally {
+      tf.dispose([clsLogits, boxDeltas]);
+    }
   }
 
   /** P3..P7 [N, h_l, w_l, C] for normalised images [N, H, W, 3]. */
