@@ -4,6 +4,10 @@ import * as tf from '@tensorflow/tfjs-core';
 import sharp from 'sharp';
 import type { InputConfig } from '../config/types.js';
 import { InputError } from '../util/errors.js';
+import { batchToTensor } from '../data/tensor.js';
+import { decodeImage, padTo } from '../data/transforms.js';
+import type { Sample } from '../data/types.js';
+import { writeResultsJson, type CocoDetection } from '../eval/results.js';
 import { drawDetections, type ImageDetections } from './draw.js';
 import type { ImageInput } from './inputs.js';
 
@@ -27,85 +31,63 @@ export interface PreparedImage {
   originalWidth: number;
 }
 
-/** A COCO results entry: `bbox` is xywh in original pixels. */
-export interface CocoResult {
-  image_id: number;
-  category_id: number;
-  bbox: [number, number, number, number];
-  score: number;
-}
-
-/** Output size for `height x width`: shorter side `minSize`, longer side at most `maxSize` (rounded). */
-export function resizedSize(height: number, width: number, minSize: number, maxSize: number): [number, number] {
-  const short = Math.min(height, width);
-  const long = Math.max(height, width);
-  const fits = (long * minSize) / short <= maxSize;
-  const newShort = fits ? minSize : Math.max(1, Math.round((short * maxSize) / long));
-  const newLong = fits ? Math.max(1, Math.round((long * minSize) / short)) : maxSize;
-  return height <= width ? [newShort, newLong] : [newLong, newShort];
-}
-
 /**
- * Decodes and resizes one image as evaluation does (stored orientation, bilinear, shorter side `minSize`, longer
- * at most `maxSize`, RGB). A file that cannot be read or decoded is an InputError naming it.
+ * Decodes and resizes one image exactly as evaluation does (`decodeImage`: stored orientation, bilinear, shorter side
+ * `testMinSize`, longer at most `maxSize`, RGB). A file that cannot be read or decoded is an InputError naming it.
  */
 export async function prepareImage(input: ImageInput, cfg: Pick<InputConfig, 'testMinSize' | 'maxSize'>): Promise<PreparedImage> {
-  const image = sharp(input.path, { failOn: 'warning', autoOrient: false });
   let meta: sharp.Metadata;
   try {
-    meta = await image.metadata();
+    meta = await sharp(input.path, { autoOrient: false }).metadata();
   } catch (err) {
     throw new InputError(`${input.path}: cannot read image (${firstLine(err)})`);
   }
-  const [height, width] = resizedSize(meta.height, meta.width, cfg.testMinSize, cfg.maxSize);
-  try {
-    const { data, info } = await image
-      .resize(width, height, { kernel: 'linear', fit: 'fill' })
-      .removeAlpha()
-      .toColourspace('srgb')
-      .raw()
-      .toBuffer({ resolveWithObject: true });
-    if (info.channels !== 3) throw new Error(`decoded to ${info.channels} channels`);
-    return {
-      input,
-      pixels: new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
-      height,
-      width,
-      originalHeight: meta.height,
-      originalWidth: meta.width,
-    };
-  } catch (err) {
-    throw new InputError(`${input.path}: cannot decode image (${firstLine(err)})`);
-  }
+  const decoded = await decodeImage({
+    path: input.path,
+    expectedWidth: meta.width,
+    expectedHeight: meta.height,
+    minSize: cfg.testMinSize,
+    maxSize: cfg.maxSize,
+    flip: false,
+  });
+  return {
+    input,
+    pixels: decoded.pixels,
+    height: decoded.height,
+    width: decoded.width,
+    originalHeight: decoded.originalHeight,
+    originalWidth: decoded.originalWidth,
+  };
 }
 
 /**
- * [N, padH, padW, 3]: (pixel / 255 - mean) / std inside each image, 0 in the padding (right and bottom), padded
- * sizes rounded up to `sizeDivisor`.
+ * [N, padH, padW, 3] network input, as evaluation builds it (`batchToTensor`): (pixel / 255 - mean) / std inside
+ * each image, 0 in the padding (right and bottom), padded sizes rounded up to `sizeDivisor`.
  */
 export function imagesToTensor(
   images: readonly PreparedImage[],
   cfg: Pick<InputConfig, 'sizeDivisor' | 'pixelMean' | 'pixelStd'>,
 ): tf.Tensor4D {
-  const d = Math.max(1, cfg.sizeDivisor);
-  const ph = Math.ceil(Math.max(...images.map((i) => i.height)) / d) * d;
-  const pw = Math.ceil(Math.max(...images.map((i) => i.width)) / d) * d;
-  const buffer = new Float32Array(images.length * ph * pw * 3);
-  const [m0, m1, m2] = cfg.pixelMean;
-  const [s0, s1, s2] = cfg.pixelStd;
-  const scale = [1 / (255 * s0), 1 / (255 * s1), 1 / (255 * s2)];
-  const shift = [m0 / s0, m1 / s1, m2 / s2];
-  images.forEach((img, n) => {
-    for (let y = 0; y < img.height; y++) {
-      let src = y * img.width * 3;
-      let dst = ((n * ph + y) * pw) * 3;
-      for (let x = 0; x < img.width * 3; x++, src++, dst++) {
-        const c = x % 3;
-        buffer[dst] = img.pixels[src]! * scale[c]! - shift[c]!;
-      }
-    }
-  });
-  return tf.tensor4d(buffer, [images.length, ph, pw, 3]);
+  const samples: Sample[] = images.map((img) => ({
+    imageId: img.input.imageId,
+    pixels: img.pixels,
+    height: img.height,
+    width: img.width,
+    originalHeight: img.originalHeight,
+    originalWidth: img.originalWidth,
+    scaleY: img.height / img.originalHeight,
+    scaleX: img.width / img.originalWidth,
+    flipped: false,
+    boxes: new Float32Array(0),
+    labels: new Int32Array(0),
+    crowdBoxes: new Float32Array(0),
+  }));
+  const batch = {
+    samples,
+    paddedHeight: padTo(Math.max(...images.map((i) => i.height)), cfg.sizeDivisor),
+    paddedWidth: padTo(Math.max(...images.map((i) => i.width)), cfg.sizeDivisor),
+  };
+  return batchToTensor(batch, cfg.pixelMean, cfg.pixelStd);
 }
 
 /** Scales resized-image boxes back to the original image (per axis: original / resized). */
@@ -123,8 +105,8 @@ export function toOriginal(det: ImageDetections, image: PreparedImage): ImageDet
 }
 
 /** COCO results entries of one image's detections (original pixels), labels mapped to category ids. */
-export function toCocoResults(imageId: number, det: ImageDetections, categoryIds: readonly number[]): CocoResult[] {
-  const out: CocoResult[] = [];
+export function toCocoResults(imageId: number, det: ImageDetections, categoryIds: readonly number[]): CocoDetection[] {
+  const out: CocoDetection[] = [];
   for (let i = 0; i < det.scores.length; i++) {
     const [x1, y1, x2, y2] = [det.boxes[4 * i]!, det.boxes[4 * i + 1]!, det.boxes[4 * i + 2]!, det.boxes[4 * i + 3]!];
     const label = det.labels[i]!;
@@ -154,7 +136,7 @@ export interface InferOptions {
 }
 
 export interface InferSummary {
-  results: CocoResult[];
+  results: CocoDetection[];
   images: number;
   /** Seconds spent in decode + forward + post-processing (not drawing). */
   seconds: number;
@@ -167,7 +149,7 @@ export interface InferSummary {
  */
 export async function runInference(detector: Detector, inputs: readonly ImageInput[], opts: InferOptions): Promise<InferSummary> {
   if (opts.outDir !== null) mkdirSync(opts.outDir, { recursive: true });
-  const results: CocoResult[] = [];
+  const results: CocoDetection[] = [];
   let seconds = 0;
   for (let start = 0; start < inputs.length; start += opts.batchSize) {
     const t0 = performance.now();
@@ -192,7 +174,7 @@ export async function runInference(detector: Detector, inputs: readonly ImageInp
     }
     opts.onProgress?.(batch.length);
   }
-  if (opts.outDir !== null) writeFileSync(join(opts.outDir, 'results.json'), `${JSON.stringify(results)}\n`);
+  if (opts.outDir !== null) writeResultsJson(join(opts.outDir, 'results.json'), results);
   return { results, images: inputs.length, seconds };
 }
 

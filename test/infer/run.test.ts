@@ -6,18 +6,8 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defaultConfig } from '../../src/config/defaults.js';
 import type { ImageDetections } from '../../src/infer/draw.js';
-import { resizedSize, runInference, toCocoResults, type Detector } from '../../src/infer/run.js';
+import { runInference, toCocoResults, type Detector } from '../../src/infer/run.js';
 import { InputError } from '../../src/util/errors.js';
-
-describe('resizedSize', () => {
-  it('sets the shorter side to minSize unless the longer would pass maxSize', () => {
-    // 480x640 (h x w): 640 * 800 / 480 = 1066.7 <= 1333 -> 800 x 1067.
-    expect(resizedSize(480, 640, 800, 1333)).toEqual([800, 1067]);
-    // 300x1000: 1000 * 800 / 300 = 2667 > 1333 -> longer 1333, shorter 300 * 1333 / 1000 = 399.9 -> 400.
-    expect(resizedSize(300, 1000, 800, 1333)).toEqual([400, 1333]);
-    expect(resizedSize(1000, 300, 800, 1333)).toEqual([1333, 400]);
-  });
-});
 
 describe('toCocoResults', () => {
   it('writes xywh boxes and maps labels to category ids', () => {
