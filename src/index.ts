@@ -73,7 +73,6 @@ export {
   postprocessDetections,
   resizeBoxesToOriginal,
   unscaleBoxes,
-  xyxyToXywh,
   type LevelOutputs,
   type Detections,
   type PostprocessConfig,
@@ -108,6 +107,7 @@ export { RetinaNet, featureSide, type RetinaNetOutputs, type ForwardOptions, typ
 export { buildRetinaNet, buildBackbone, normSpecOf } from './model/build.js';
 export { parseSafetensors, readSafetensors, serializeSafetensors, writeSafetensors, type SafetensorsFile, type StoredTensor, type TensorToWrite, type SafetensorsDType } from './weights/safetensors.js';
 export { loadTorchvisionWeights, toTorchvisionTensors, namedTensors, torchvisionNames, type TorchvisionLayout, type LoadReport, type LoadOptions } from './weights/torchvision.js';
+export {
   CollapseProbe, buildReport, compareDead, DEFAULT_THRESHOLDS,
   type CollapseReport, type CollapseThresholds, type SiteCollapse, type StageCollapse, type StageRevival,
 } from './analysis/collapse.js';
