@@ -2,13 +2,83 @@
 export * from './config/types.js';
 export { defaultConfig } from './config/defaults.js';
 export { resolveConfig, parseAssignments, mergeOverrides } from './config/resolve.js';
-export { selectBackend, type BackendInfo } from './backend/index.js';
+export {
+  selectBackend,
+  describeBackend,
+  usableBackends,
+  registerGradients,
+  installRepairs,
+  removeRepairs,
+  installedRepairs,
+  readFloat32,
+  readScalar,
+  canReadSync,
+  AUTO_ORDER,
+  REPAIRS,
+  type BackendInfo,
+  type KernelRepair,
+} from './backend/index.js';
+export { upsampleNearest2x } from './model/ops.js';
 export type { Module, NamedParam, NamedBuffer, ParamKind } from './model/module.js';
 export type { ActivationProbe, ReluSite, NormView, Stage } from './analysis/probe.js';
 export { STAGES } from './analysis/probe.js';
 export type { Sample, Batch } from './data/types.js';
 export { Rng, type RngState } from './util/rng.js';
 export { InputError } from './util/errors.js';
+export { CocoDataset, cocoSplitPaths, type ImageRecord, type Category, type ImageAnnotations, type DatasetStats, type CocoLoadOptions } from './data/coco.js';
+export { decodeImage, resizedSize, transformBoxes, padTo, type DecodeRequest, type DecodedImage } from './data/transforms.js';
+export { DataLoader, BatchPlanner, loadSample, assembleSample, loaderOptionsFromConfig, type LoaderOptions, type LoaderState, type BadImageWarning, type SampleOptions, type PlannedBatch } from './data/loader.js';
+export { InlineDecoder, WorkerDecoder, makeDecoder, type Decoder } from './data/decoder.js';
+export { batchToTensor } from './data/tensor.js';
+export { ensureShapesDataset, generateShapesSplit, SHAPE_CLASSES, DEFAULT_SHAPES_OPTIONS, type ShapesOptions, type ShapeClass } from './data/shapes.js';
+// Pure detection parts (boxes/) and the RetinaNet losses and post-processing.
+export { boxArea, pairwiseIou, pairwiseIoa } from './boxes/iou.js';
+export {
+  cellAnchors,
+  generateAnchors,
+  anchorsPerLevel,
+  anchorsPerLocation,
+  levelSizes,
+  splitLevels,
+  roundHalfEven,
+  type AnchorOptions,
+} from './boxes/anchors.js';
+export { encodeBoxes, decodeBoxes, BBOX_XFORM_CLIP, type BoxCoderWeights } from './boxes/box-coder.js';
+export { matchAnchors, BELOW_LOW_THRESHOLD, BETWEEN_THRESHOLDS, type MatcherOptions } from './boxes/matcher.js';
+export {
+  assignTargets,
+  assignBatchTargets,
+  BACKGROUND,
+  IGNORE,
+  CROWD_IOA_THRESHOLD,
+  type GroundTruth,
+  type AnchorTargets,
+  type BatchTargets,
+  type TargetConfig,
+  type AssignOptions,
+} from './boxes/targets.js';
+export { nms, batchedNms } from './boxes/nms.js';
+export {
+  sigmoidFocalLoss,
+  boxRegressionLoss,
+  retinanetLosses,
+  giouLoss,
+  decodeBoxesTf,
+  targetTensors,
+  type LossConfig,
+  type LossInputs,
+  type BoxLossOptions,
+} from './model/losses.js';
+export {
+  postprocessDetections,
+  resizeBoxesToOriginal,
+  unscaleBoxes,
+  xyxyToXywh,
+  type LevelOutputs,
+  type Detections,
+  type PostprocessConfig,
+} from './model/postprocess.js';
+// COCO evaluation (pycocotools-exact), results JSON and reports. (xyxyToXywh comes from model/postprocess.)
 export {
   cocoEvaluate,
   evaluateImages,
@@ -26,5 +96,5 @@ export {
   type Accumulation,
 } from './eval/cocoeval.js';
 export { readGroundTruth, readDetections, groundTruthFromJson, detectionsFromJson, type LoadedGroundTruth } from './eval/coco-json.js';
-export { type CocoDetection, xyxyToXywh, detectionsForImage, toDetectionSet, formatResultsJson, writeResultsJson } from './eval/results.js';
+export { type CocoDetection, detectionsForImage, toDetectionSet, formatResultsJson, writeResultsJson } from './eval/results.js';
 export { summaryLines, perCategoryTable, evalReport, formatReportJson, type EvalReport } from './eval/report.js';

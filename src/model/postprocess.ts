@@ -1,0 +1,158 @@
+/**
+ * RetinaNet post-processing on plain arrays read back from the head's tensors, in the order of torchvision 0.14's
+ * `RetinaNet.postprocess_detections`: per level, sigmoid scores above the threshold, the top-k of them, decode,
+ * clip to the image; then class-wise NMS over all levels and the best `detectionsPerImage`.
+ */
+
+import { decodeOne, type BoxCoderWeights } from '../boxes/box-coder.js';
+import { batchedNms } from '../boxes/nms.js';
+import type { ModelConfig } from '../config/types.js';
+
+const f = Math.fround;
+
+/** One level's head outputs for one image, with that level's anchors. */
+export interface LevelOutputs {
+  /** `[HWA*K]` classification logits, anchor-major (`logits[a*K + k]`). */
+  logits: Float32Array;
+  /** `[HWA*4]` box deltas. */
+  deltas: Float32Array;
+  /** `[HWA*4]` xyxy anchors. */
+  anchors: Float32Array;
+}
+
+export interface Detections {
+  /** `[D*4]` xyxy */
+  boxes: Float32Array;
+  /** `[D]` descending */
+  scores: Float32Array;
+  /** `[D]` contiguous labels 0..K-1 */
+  labels: Int32Array;
+}
+
+export type PostprocessConfig = Pick<
+  ModelConfig,
+  'scoreThreshold' | 'topkCandidates' | 'nmsThreshold' | 'detectionsPerImage' | 'boxCoderWeights'
+>;
+
+/** Sigmoid in float32, as `torch.sigmoid` of a float32 tensor. */
+function sigmoid(x: number): number {
+  return f(1 / (1 + Math.exp(-x)));
+}
+
+/**
+ * Detections of one image.
+ *
+ * @param levels per-level outputs, P3 first.
+ * @param numClasses K.
+ * @param imageSize `[height, width]` of the resized image before padding: boxes are clipped to it.
+ */
+export function postprocessDetections(
+  levels: readonly LevelOutputs[],
+  numClasses: number,
+  imageSize: readonly [number, number],
+  cfg: PostprocessConfig,
+): Detections {
+  const [height, width] = imageSize;
+  const boxes: number[] = [];
+  const scores: number[] = [];
+  const labels: number[] = [];
+  // Logits below this cannot pass the score threshold; a small margin leaves the exact test to the float32 sigmoid.
+  const logitFloor = Math.log(cfg.scoreThreshold / (1 - cfg.scoreThreshold)) - 1e-3;
+  const decoded = new Float32Array(4);
+  levels.forEach((level, l) => {
+    const count = level.anchors.length / 4;
+    if (level.logits.length !== count * numClasses || level.deltas.length !== count * 4) {
+      throw new Error(`postprocess: level ${l} has ${count} anchors, ${level.logits.length} logits, ${level.deltas.length} deltas`);
+    }
+    const candIdx: number[] = [];
+    const candScore: number[] = [];
+    for (let i = 0; i < level.logits.length; i++) {
+      const x = level.logits[i]!;
+      if (!(x > logitFloor)) continue;
+      const s = sigmoid(x);
+      if (s > cfg.scoreThreshold) {
+        candIdx.push(i);
+        candScore.push(s);
+      }
+    }
+    // Top-k by descending score; ties by flat index (what torch.topk gave on every tie we tried).
+    const order = candIdx.map((_, j) => j).sort((a, b) => candScore[b]! - candScore[a]! || a - b);
+    const k = Math.min(cfg.topkCandidates, order.length);
+    for (let r = 0; r < k; r++) {
+      const j = order[r]!;
+      const flat = candIdx[j]!;
+      const anchor = Math.floor(flat / numClasses);
+      decodeOne(level.anchors, anchor, level.deltas, anchor, cfg.boxCoderWeights as BoxCoderWeights, decoded, 0);
+      boxes.push(
+        Math.min(Math.max(decoded[0]!, 0), width),
+        Math.min(Math.max(decoded[1]!, 0), height),
+        Math.min(Math.max(decoded[2]!, 0), width),
+        Math.min(Math.max(decoded[3]!, 0), height),
+      );
+      scores.push(candScore[j]!);
+      labels.push(flat % numClasses);
+    }
+  });
+
+  const allBoxes = Float32Array.from(boxes);
+  const allScores = Float32Array.from(scores);
+  const allLabels = Int32Array.from(labels);
+  const keep = batchedNms(allBoxes, allScores, allLabels, cfg.nmsThreshold).subarray(0, cfg.detectionsPerImage);
+  const out: Detections = {
+    boxes: new Float32Array(keep.length * 4),
+    scores: new Float32Array(keep.length),
+    labels: new Int32Array(keep.length),
+  };
+  keep.forEach((i, d) => {
+    out.boxes.set(allBoxes.subarray(4 * i, 4 * i + 4), 4 * d);
+    out.scores[d] = allScores[i]!;
+    out.labels[d] = allLabels[i]!;
+  });
+  return out;
+}
+
+/**
+ * Maps `[D*4]` xyxy boxes from resized-image pixels back to the original image, as torchvision's
+ * `transform.postprocess` (`resize_boxes`) does: x times `originalWidth / resizedWidth` and y times
+ * `originalHeight / resizedHeight`, ratios in float32.
+ */
+export function resizeBoxesToOriginal(
+  boxes: Float32Array,
+  resizedSize: readonly [number, number],
+  originalSize: readonly [number, number],
+): Float32Array {
+  const ratioH = f(f(originalSize[0]) / f(resizedSize[0]));
+  const ratioW = f(f(originalSize[1]) / f(resizedSize[1]));
+  const out = new Float32Array(boxes.length);
+  for (let i = 0; i < boxes.length; i += 4) {
+    out[i] = boxes[i]! * ratioW;
+    out[i + 1] = boxes[i + 1]! * ratioH;
+    out[i + 2] = boxes[i + 2]! * ratioW;
+    out[i + 3] = boxes[i + 3]! * ratioH;
+  }
+  return out;
+}
+
+/**
+ * Maps `[D*4]` xyxy boxes back to the original image by dividing by the per-axis resize factors
+ * (`scaleX = resized / original`, as a `Sample` carries them).
+ */
+export function unscaleBoxes(boxes: Float32Array, scaleX: number, scaleY: number): Float32Array {
+  const out = new Float32Array(boxes.length);
+  for (let i = 0; i < boxes.length; i += 4) {
+    out[i] = boxes[i]! / scaleX;
+    out[i + 1] = boxes[i + 1]! / scaleY;
+    out[i + 2] = boxes[i + 2]! / scaleX;
+    out[i + 3] = boxes[i + 3]! / scaleY;
+  }
+  return out;
+}
+
+/** `[D*4]` xyxy -> COCO `[x, y, width, height]` per box. */
+export function xyxyToXywh(boxes: Float32Array): [number, number, number, number][] {
+  const out: [number, number, number, number][] = [];
+  for (let i = 0; i < boxes.length; i += 4) {
+    out.push([boxes[i]!, boxes[i + 1]!, f(boxes[i + 2]! - boxes[i]!), f(boxes[i + 3]! - boxes[i + 1]!)]);
+  }
+  return out;
+}

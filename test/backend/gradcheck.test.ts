@@ -1,0 +1,59 @@
+/**
+ * Gradient checks of every op the detector differentiates, on every backend that can start here: cpu and wasm
+ * always, webgpu when an adapter exists (a software Vulkan driver is enough). $PSDET_BACKENDS (comma-separated)
+ * narrows or widens the list, e.g. PSDET_BACKENDS=webgpu.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { selectBackend, usableBackends } from '../../src/backend/index.js';
+import type { BackendChoice } from '../../src/config/types.js';
+import { detectorCases } from './cases.js';
+import { gradCheck } from './gradcheck.js';
+import { map, randn } from './reference.js';
+import { Rng } from '../../src/util/rng.js';
+
+type Name = Exclude<BackendChoice, 'auto'>;
+const wanted = (process.env.PSDET_BACKENDS?.split(',') ?? ['cpu', 'wasm', 'webgpu']) as Name[];
+const available = await usableBackends(wanted);
+const missing = wanted.filter((b) => !available.includes(b));
+
+describe.each(available)('gradient checks on %s', (backend) => {
+  beforeAll(async () => {
+    await selectBackend(backend as Name);
+  });
+  afterAll(async () => {
+    await tf.setBackend('cpu');
+  });
+
+  const tolerance = 1e-4;
+  it.each(detectorCases().map((c) => [c.name, c] as const))('%s', async (_name, c) => {
+    const before = tf.memory().numTensors;
+    const result = await gradCheck(c);
+    expect(result.forwardError, 'forward values against float64').toBeLessThan(c.tol ?? tolerance);
+    result.gradErrors.forEach((e, i) => expect(e, `gradient of input ${i} against finite differences`).toBeLessThan(c.tol ?? tolerance));
+    expect(tf.memory().numTensors, 'tensors leaked').toBe(before);
+  });
+
+  it('catches a wrong gradient (the check can fail)', async () => {
+    // relu whose custom gradient forgets the mask: forward right, gradient wrong where x < 0.
+    const leakyGrad = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => ({
+      value: tf.relu(args[0] as tf.Tensor),
+      gradFunc: (dy: tf.Tensor) => dy,
+    }));
+    const result = await gradCheck({
+      name: 'relu with a wrong gradient',
+      inputs: [randn(new Rng(3), [3, 4])],
+      op: (x) => leakyGrad(x!) as tf.Tensor,
+      ref: ([x]) => map(x!, (v) => Math.max(v, 0)),
+    });
+    expect(result.forwardError).toBeLessThan(1e-6);
+    expect(result.gradErrors[0]).toBeGreaterThan(0.1);
+  });
+});
+
+describe('backends', () => {
+  it('covers cpu and wasm here; says which asked-for backends were skipped', () => {
+    expect(available).toEqual(expect.arrayContaining(wanted.filter((b) => b === 'cpu' || b === 'wasm')));
+    if (missing.length > 0) console.info(`gradient checks skipped on: ${missing.join(', ')} (not usable here)`);
+  });
+});

@@ -1,0 +1,64 @@
+import { describe, expect, it } from 'vitest';
+import { defaultConfig } from '../../src/config/defaults.js';
+import { postprocessDetections, resizeBoxesToOriginal, unscaleBoxes, xyxyToXywh } from '../../src/model/postprocess.js';
+
+const CFG = { ...defaultConfig().model };
+const sig = (x: number) => 1 / (1 + Math.exp(-x));
+
+// Level A: two anchors, K = 2. Level B: one anchor on top of level A's first.
+const LEVEL_A = {
+  anchors: new Float32Array([0, 0, 10, 10, 20, 20, 30, 30]),
+  deltas: new Float32Array(8),
+  logits: new Float32Array([2, -5, /* anchor 1 */ 1, 0]),
+};
+const LEVEL_B = { anchors: new Float32Array([0, 0, 10, 10]), deltas: new Float32Array(4), logits: new Float32Array([3, -9]) };
+
+describe('postprocessDetections', () => {
+  it('thresholds, decodes, clips and sorts by score', () => {
+    // scores: a0 = (sig 2 = 0.881, sig -5 = 0.0067 < 0.05: dropped), a1 = (sig 1 = 0.731, sig 0 = 0.5)
+    // a1's box [20,20,30,30] is clipped to the 25 (h) x 28 (w) image: [20,20,28,25]
+    const d = postprocessDetections([LEVEL_A], 2, [25, 28], CFG);
+    expect(Array.from(d.scores)).toEqual([sig(2), sig(1), 0.5].map(Math.fround));
+    expect(Array.from(d.labels)).toEqual([0, 0, 1]);
+    expect(Array.from(d.boxes)).toEqual([0, 0, 10, 10, 20, 20, 28, 25, 20, 20, 28, 25]);
+  });
+
+  it('keeps the top-k per level before NMS and detectionsPerImage after it', () => {
+    const top2 = postprocessDetections([LEVEL_A], 2, [25, 28], { ...CFG, topkCandidates: 2 });
+    expect(Array.from(top2.labels)).toEqual([0, 0]);
+    const best1 = postprocessDetections([LEVEL_A], 2, [25, 28], { ...CFG, detectionsPerImage: 1 });
+    expect(Array.from(best1.scores)).toEqual([Math.fround(sig(2))]);
+  });
+
+  it('runs NMS class-wise across levels', () => {
+    // level B's class-0 box (0.953) equals level A's first class-0 box (0.881): IoU 1 -> the lower one goes.
+    // Level A's class-1 box at [20,20,28,25] is another class and stays.
+    const d = postprocessDetections([LEVEL_A, LEVEL_B], 2, [25, 28], CFG);
+    expect(Array.from(d.scores)).toEqual([sig(3), sig(1), 0.5].map(Math.fround));
+    expect(Array.from(d.labels)).toEqual([0, 0, 1]);
+  });
+
+  it('returns empty arrays when nothing passes the threshold', () => {
+    const d = postprocessDetections([{ ...LEVEL_B, logits: new Float32Array([-9, -9]) }], 2, [25, 28], CFG);
+    expect([d.boxes.length, d.scores.length, d.labels.length]).toEqual([0, 0, 0]);
+  });
+
+  it('rejects outputs that do not match the anchors', () => {
+    expect(() => postprocessDetections([{ ...LEVEL_B, logits: new Float32Array(3) }], 2, [25, 28], CFG)).toThrow('level 0');
+  });
+});
+
+describe('mapping back to the original image', () => {
+  it('resizes like torchvision: x * original_w / resized_w, y * original_h / resized_h', () => {
+    // resized 400 x 600 (h x w) from 200 x 300: both ratios 0.5
+    expect(Array.from(resizeBoxesToOriginal(new Float32Array([10, 20, 30, 40]), [400, 600], [200, 300]))).toEqual([5, 10, 15, 20]);
+    // per axis: h 100 -> 300 (x3), w 100 -> 50 (x0.5)
+    expect(Array.from(resizeBoxesToOriginal(new Float32Array([10, 20, 30, 40]), [100, 100], [300, 50]))).toEqual([5, 60, 15, 120]);
+  });
+
+  it('divides by per-axis scales and converts to COCO xywh', () => {
+    const boxes = unscaleBoxes(new Float32Array([10, 20, 30, 60]), 2, 4);
+    expect(Array.from(boxes)).toEqual([5, 5, 15, 15]);
+    expect(xyxyToXywh(boxes)).toEqual([[5, 5, 10, 10]]);
+  });
+});

@@ -1,0 +1,192 @@
+#!/usr/bin/python3
+"""Reference values for psdet's pure detection parts, computed with torchvision 0.14 (Debian python3-torchvision).
+
+Writes test/fixtures/boxes_torchvision.json, read by test/boxes/torchvision-parity.test.ts and
+test/model/losses-parity.test.ts. Run from the project root:  /usr/bin/python3 tools/gen_boxes_fixtures.py
+
+Large inputs (logits, deltas) are not stored: both sides build them from the same closed formulas
+(see `formula_logits` / `formula_deltas`), so the fixture stays small.
+"""
+import hashlib
+import json
+import math
+import types
+
+import torch
+import torchvision
+from torchvision.models.detection import _utils as det_utils
+from torchvision.models.detection.anchor_utils import AnchorGenerator
+from torchvision.models.detection.image_list import ImageList
+from torchvision.models.detection.retinanet import RetinaNet, RetinaNetHead, _default_anchorgen
+from torchvision.ops import boxes as box_ops
+
+torch.manual_seed(0)
+g = torch.Generator().manual_seed(1234)
+
+
+def f32list(t):
+    return [float(v) for v in t.flatten().tolist()]
+
+
+def sha256_f32(t):
+    return hashlib.sha256(t.detach().to(torch.float32).contiguous().numpy().tobytes()).hexdigest()
+
+
+def anchors_for(h, w, feature_sizes):
+    gen = _default_anchorgen()
+    images = ImageList(torch.zeros(1, 3, h, w), [(h, w)])
+    feats = [torch.zeros(1, 1, fh, fw) for fh, fw in feature_sizes]
+    return gen(images, feats)[0], gen
+
+
+def rand_boxes(n, lo, hi, min_size=2.0):
+    xy = torch.rand(n, 2, generator=g) * (hi - lo) + lo
+    wh = torch.rand(n, 2, generator=g) * (hi - lo) / 2 + min_size
+    return torch.cat([xy, xy + wh], 1).round(decimals=1)
+
+
+def formula_logits(count):
+    # logits[i] = 3 * sin(0.37 * i) - 1, float32
+    return torch.tensor([3 * math.sin(0.37 * i) - 1 for i in range(count)], dtype=torch.float64).to(torch.float32)
+
+
+def formula_deltas(count):
+    # deltas[i] = 0.5 * cos(0.11 * i), float32
+    return torch.tensor([0.5 * math.cos(0.11 * i) for i in range(count)], dtype=torch.float64).to(torch.float32)
+
+
+out = {"generator": "tools/gen_boxes_fixtures.py", "torch": torch.__version__, "torchvision": torchvision.__version__}
+
+# --- anchors -----------------------------------------------------------------------------------------------------
+anchor_cases = []
+for (h, w, fs) in [
+    (320, 320, [(40, 40), (20, 20), (10, 10), (5, 5), (3, 3)]),
+    (96, 128, [(12, 16), (6, 8), (3, 4), (2, 2), (1, 1)]),
+    (64, 64, [(8, 8), (4, 4), (2, 2), (1, 1), (1, 1)]),
+]:
+    anchors, gen = anchors_for(h, w, fs)
+    counts = [fh * fw * 9 for fh, fw in fs]
+    starts = [sum(counts[:i]) for i in range(len(counts))]
+    anchor_cases.append({
+        "imageHeight": h, "imageWidth": w, "featureSizes": fs, "count": anchors.shape[0],
+        "sha256": sha256_f32(anchors),
+        # first and last anchor of each level, for readable failures
+        "levelFirst": [f32list(anchors[s]) for s in starts],
+        "levelLast": [f32list(anchors[s + c - 1]) for s, c in zip(starts, counts)],
+    })
+out["anchors"] = {
+    "sizes": [list(s) for s in _default_anchorgen().sizes],
+    "cellAnchors": [f32list(c) for c in _default_anchorgen().cell_anchors],
+    "cases": anchor_cases,
+}
+small_anchors, _ = anchors_for(64, 64, [(8, 8), (4, 4), (2, 2), (1, 1), (1, 1)])
+out["smallAnchors"] = f32list(small_anchors)  # 774 anchors, used by the matcher, loss and postprocess cases
+
+# --- IoU ---------------------------------------------------------------------------------------------------------
+a = rand_boxes(7, 0, 50)
+b = rand_boxes(11, 0, 50)
+out["iou"] = {"a": f32list(a), "b": f32list(b), "iou": f32list(box_ops.box_iou(a, b))}
+
+# --- matcher -----------------------------------------------------------------------------------------------------
+gt = torch.tensor([[4.0, 6.0, 40.0, 30.0], [30.0, 30.0, 62.0, 63.0], [10.0, 10.0, 18.0, 16.0], [0.0, 40.0, 20.0, 64.0],
+                   [100.0, 100.0, 120.0, 120.0]])
+quality = box_ops.box_iou(gt, small_anchors)
+out["matcher"] = {
+    "gtBoxes": f32list(gt),
+    "lowQuality": det_utils.Matcher(0.5, 0.4, True)(quality).tolist(),
+    "noLowQuality": det_utils.Matcher(0.5, 0.4, False)(quality).tolist(),
+    "iouSum": float(quality.double().sum()),
+}
+
+# --- box coder ---------------------------------------------------------------------------------------------------
+anc = rand_boxes(20, 0, 100)
+tgt = rand_boxes(20, 0, 100)
+coder = det_utils.BoxCoder((1.0, 1.0, 1.0, 1.0))
+coder_w = det_utils.BoxCoder((10.0, 10.0, 5.0, 5.0))
+deltas = torch.randn(20, 4, generator=g) * 2
+deltas[0, 2] = 9.0  # beyond the clip
+deltas[1, 3] = 7.5
+out["boxCoder"] = {
+    "anchors": f32list(anc), "gtBoxes": f32list(tgt), "deltas": f32list(deltas),
+    "encoded": f32list(coder.encode_single(tgt, anc)),
+    "encodedW": f32list(coder_w.encode_single(tgt, anc)),
+    "decoded": f32list(coder.decode_single(deltas, anc)),
+    "decodedW": f32list(coder_w.decode_single(deltas, anc)),
+}
+
+# --- NMS ---------------------------------------------------------------------------------------------------------
+centres = torch.rand(12, 2, generator=g) * 100
+boxes = []
+for i in range(200):
+    c = centres[i % 12] + torch.randn(2, generator=g) * 4
+    wh = torch.rand(2, generator=g) * 20 + 10
+    boxes.append(torch.cat([c - wh / 2, c + wh / 2]))
+boxes = torch.stack(boxes)
+scores = torch.randperm(200, generator=g).to(torch.float32) / 200 + 0.001  # distinct
+labels = torch.randint(0, 4, (200,), generator=g)
+out["nms"] = {
+    "boxes": f32list(boxes), "scores": f32list(scores), "labels": labels.tolist(),
+    "keep05": box_ops.nms(boxes, scores, 0.5).tolist(),
+    "keep03": box_ops.nms(boxes, scores, 0.3).tolist(),
+    "batched05": box_ops.batched_nms(boxes, scores, labels, 0.5).tolist(),
+}
+
+# --- losses ------------------------------------------------------------------------------------------------------
+K = 3
+A = small_anchors.shape[0]
+targets = [
+    {"boxes": torch.tensor([[4.0, 6.0, 40.0, 30.0], [30.0, 30.0, 62.0, 63.0], [10.0, 10.0, 18.0, 16.0]]),
+     "labels": torch.tensor([2, 0, 1])},
+    {"boxes": torch.zeros(0, 4), "labels": torch.zeros(0, dtype=torch.int64)},
+    {"boxes": torch.tensor([[0.0, 0.0, 64.0, 64.0]]), "labels": torch.tensor([1])},
+]
+N = len(targets)
+logits = formula_logits(N * A * K).reshape(N, A, K).requires_grad_(True)
+bbox = formula_deltas(N * A * 4).reshape(N, A, 4).requires_grad_(True)
+head = RetinaNetHead(8, 9, K)
+matcher = det_utils.Matcher(0.5, 0.4, True)
+matched = []
+for t in targets:
+    if t["boxes"].numel() == 0:
+        matched.append(torch.full((A,), -1, dtype=torch.int64))
+    else:
+        matched.append(matcher(box_ops.box_iou(t["boxes"], small_anchors)))
+head_outputs = {"cls_logits": logits, "bbox_regression": bbox}
+anchors_list = [small_anchors] * N
+loss_cases = {}
+for kind in ["l1", "smooth_l1", "giou"]:
+    head.regression_head._loss_type = kind
+    losses = head.compute_loss(targets, head_outputs, anchors_list, matched)
+    gl, gb = torch.autograd.grad([losses["classification"], losses["bbox_regression"]], [logits, bbox])
+    loss_cases[kind] = {
+        "lossCls": float(losses["classification"]), "lossBox": float(losses["bbox_regression"]),
+        # a few gradient entries, to check backprop end to end
+        "gradClsSum": float(gl.double().abs().sum()), "gradBoxSum": float(gb.double().abs().sum()),
+    }
+out["losses"] = {
+    "numClasses": K,
+    "targets": [{"boxes": f32list(t["boxes"]), "labels": t["labels"].tolist()} for t in targets],
+    "matched": [m.tolist() for m in matched],
+    "cases": loss_cases,
+    "smoothL1Beta": 1.0,
+}
+
+# --- postprocess -------------------------------------------------------------------------------------------------
+counts = [fh * fw * 9 for fh, fw in [(8, 8), (4, 4), (2, 2), (1, 1), (1, 1)]]
+pp_logits = formula_logits(A * K).reshape(A, K)
+pp_deltas = formula_deltas(A * 4).reshape(A, 4)
+ns = types.SimpleNamespace(score_thresh=0.05, topk_candidates=20, nms_thresh=0.5, detections_per_img=30,
+                           box_coder=det_utils.BoxCoder((1.0, 1.0, 1.0, 1.0)))
+split = lambda t: list(t.split(counts))  # noqa: E731
+dets = RetinaNet.postprocess_detections(
+    ns, {"cls_logits": [x[None] for x in split(pp_logits)], "bbox_regression": [x[None] for x in split(pp_deltas)]},
+    [split(small_anchors)], [(60, 50)])[0]
+out["postprocess"] = {
+    "numClasses": K, "imageSize": [60, 50], "scoreThreshold": 0.05, "topkCandidates": 20, "nmsThreshold": 0.5,
+    "detectionsPerImage": 30,
+    "boxes": f32list(dets["boxes"]), "scores": f32list(dets["scores"]), "labels": dets["labels"].tolist(),
+}
+
+with open("test/fixtures/boxes_torchvision.json", "w") as fh:
+    json.dump(out, fh, separators=(",", ":"))
+print("wrote test/fixtures/boxes_torchvision.json")
