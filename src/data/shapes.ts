@@ -47,7 +47,7 @@ export const DEFAULT_SHAPES_OPTIONS: Readonly<ShapesOptions> = {
 };
 
 /** Bumped whenever the generator's output changes, so old directories are regenerated. */
-const GENERATOR_VERSION = 1;
+const GENERATOR_VERSION = 2;
 
 export interface ShapeObject {
   cls: ShapeClass;
@@ -146,7 +146,8 @@ export async function renderScene(scene: ShapeScene): Promise<Buffer> {
   return sharp(Buffer.from(renderBackground(scene)), { raw: { width: scene.width, height: scene.height, channels: 3 } })
     .composite([{ input: Buffer.from(sceneSvg(scene)), top: 0, left: 0 }])
     .png()
-    .toBuffer();
+    .toBuffer()
+    .then((rgba) => sharp(rgba).removeAlpha().png().toBuffer()); // composite leaves an opaque alpha channel: drop it
 }
 
 /** The COCO annotation of one object: exact box, exact area, polygon outline. */
