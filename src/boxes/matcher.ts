@@ -52,9 +52,12 @@ export function matchAnchors(iou: Float32Array, numGt: number, numAnchors: numbe
       }
     }
   }
+  // torch compares a float32 tensor with a Python float in float32: round the thresholds the same way.
+  const low = Math.fround(opts.lowThreshold);
+  const high = Math.fround(opts.highThreshold);
   for (let a = 0; a < numAnchors; a++) {
     const v = bestIou[a]!;
-    matches[a] = v < opts.lowThreshold ? BELOW_LOW_THRESHOLD : v < opts.highThreshold ? BETWEEN_THRESHOLDS : bestGt[a]!;
+    matches[a] = v < low ? BELOW_LOW_THRESHOLD : v < high ? BETWEEN_THRESHOLDS : bestGt[a]!;
   }
 
   if (opts.allowLowQuality) {

@@ -39,6 +39,13 @@ describe('postprocessDetections', () => {
     expect(Array.from(d.labels)).toEqual([0, 0, 1]);
   });
 
+  it('compares scores with the threshold rounded to float32, as torch does', () => {
+    // a threshold a hair below float32(sigmoid(1)) rounds to it in float32, so sigmoid(1) is not above it
+    const threshold = Math.fround(sig(1)) - 1e-12;
+    const d = postprocessDetections([LEVEL_A], 2, [25, 28], { ...CFG, scoreThreshold: threshold });
+    expect(Array.from(d.scores)).toEqual([Math.fround(sig(2))]);
+  });
+
   it('returns empty arrays when nothing passes the threshold', () => {
     const d = postprocessDetections([{ ...LEVEL_B, logits: new Float32Array([-9, -9]) }], 2, [25, 28], CFG);
     expect([d.boxes.length, d.scores.length, d.labels.length]).toEqual([0, 0, 0]);
