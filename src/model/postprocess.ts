@@ -34,9 +34,9 @@ export type PostprocessConfig = Pick<
   'scoreThreshold' | 'topkCandidates' | 'nmsThreshold' | 'detectionsPerImage' | 'boxCoderWeights'
 >;
 
-/** Sigmoid in float32, as `torch.sigmoid` of a float32 tensor. */
+/** Sigmoid as `torch.sigmoid` computes it on float32: `1 / (1 + exp(-x))`, every step rounded to float32. */
 function sigmoid(x: number): number {
-  return f(1 / (1 + Math.exp(-x)));
+  return f(1 / f(1 + f(Math.exp(-x))));
 }
 
 function grow<T extends Int32Array | Float32Array>(from: T, to: T): T {

@@ -4,7 +4,9 @@ import { postprocessDetections, resizeBoxesToOriginal, topK, unscaleBoxes, xyxyT
 import { Rng } from '../../src/util/rng.js';
 
 const CFG = { ...defaultConfig().model };
-const sig = (x: number) => 1 / (1 + Math.exp(-x));
+// sigmoid as torch computes it on float32: exp, 1 + e and the reciprocal each rounded to float32
+const f = Math.fround;
+const sig = (x: number) => f(1 / f(1 + f(Math.exp(-x))));
 
 // Level A: two anchors, K = 2. Level B: one anchor on top of level A's first.
 const LEVEL_A = {
