@@ -25,6 +25,7 @@ import { buildRetinaNet } from '../model/build.js';
 import type { RetinaNet } from '../model/retinanet.js';
 import { latestCheckpoint, loadModelWeights, resolveResume } from '../train/checkpoint.js';
 import { runTraining, type JobReporter } from '../train/job.js';
+import { NonFiniteLossError } from '../train/trainer.js';
 import { InputError } from '../util/errors.js';
 import { Rng } from '../util/rng.js';
 import { readSafetensors } from '../weights/safetensors.js';
@@ -110,9 +111,15 @@ async function main(argv: string[]): Promise<number> {
   };
   const train: RunTraining = async (config) => {
     await ensureBackend(config);
-    const result = await runTraining(config, { resume: 'auto', reporter: reporterFor(config, print) });
-    if (result.stopped) throw new Error(`${config.workDir}: training stopped before the end`);
-    return { mAP: result.mAP };
+    try {
+      const result = await runTraining(config, { resume: 'auto', reporter: reporterFor(config, print) });
+      if (result.stopped) throw new Error(`${config.workDir}: training stopped before the end`);
+      return { mAP: result.mAP };
+    } catch (err) {
+      // A large learning rate may diverge: that is a result of the study, not a reason to stop it.
+      if (err instanceof NonFiniteLossError) return { mAP: null, failure: err.message.split('\n')[0]! };
+      throw err;
+    }
   };
   const fineTune: FineTune = async (config, checkpoint) => {
     await ensureBackend(config);

@@ -1,4 +1,7 @@
 import type * as tf from '@tensorflow/tfjs-core';
+import { collapseLogEntry } from '../analysis/collapse-log.js';
+import { measureCollapse } from '../analysis/measure.js';
+import { formatCollapseTable } from '../analysis/table.js';
 import type { CollapseConfig } from '../config/types.js';
 import type { RetinaNet } from '../model/retinanet.js';
 
@@ -9,15 +12,19 @@ export interface CollapseSnapshot {
 }
 
 /**
- * Collapsed-filter statistics over the probe batches. Placeholder until src/analysis/collapse.ts lands in main:
- * returns null (no record, no table) and frees the batches.
+ * Collapsed-filter statistics over the probe batches (src/analysis/collapse.ts): the collapse.jsonl record
+ * (per-stage figures and thresholds) and the table per stage. The batches are disposed.
  */
 export async function measureCollapseSnapshot(
-  _model: RetinaNet,
+  model: RetinaNet,
   batches: AsyncIterable<tf.Tensor4D>,
-  _cfg: CollapseConfig,
-  _iteration: number,
+  cfg: CollapseConfig,
+  iteration: number,
 ): Promise<CollapseSnapshot | null> {
-  for await (const images of batches) images.dispose();
-  return null;
+  const report = await measureCollapse(model, batches, { deadThreshold: cfg.deadThreshold, gammaThreshold: cfg.gammaThreshold });
+  const { iteration: _iteration, ...record } = collapseLogEntry(iteration, report);
+  return {
+    record: record as unknown as Record<string, unknown>,
+    table: formatCollapseTable(report, `collapsed filters per stage${iteration >= 0 ? ` at iteration ${iteration}` : ''}`),
+  };
 }
