@@ -73,8 +73,49 @@ export {
   postprocessDetections,
   resizeBoxesToOriginal,
   unscaleBoxes,
-  xyxyToXywh,
   type LevelOutputs,
   type Detections,
   type PostprocessConfig,
 } from './model/postprocess.js';
+export {
+  cocoEvaluate,
+  evaluateImages,
+  accumulate,
+  summarize,
+  perCategory,
+  resolveParams,
+  defaultParams,
+  type GroundTruthSet,
+  type GtColumns,
+  type DetectionSet,
+  type EvalParams,
+  type CocoEvalResult,
+  type CategoryResult,
+  type Accumulation,
+} from './eval/cocoeval.js';
+export { readGroundTruth, readDetections, groundTruthFromJson, detectionsFromJson, type LoadedGroundTruth } from './eval/coco-json.js';
+export { type CocoDetection, xyxyToXywh, detectionsForImage, toDetectionSet, formatResultsJson, writeResultsJson } from './eval/results.js';
+export { summaryLines, perCategoryTable, evalReport, formatReportJson, type EvalReport } from './eval/report.js';
+// Networks (norm layers, ResNet, FPN, RetinaNet head and detector) and weights.
+export { BatchNorm, PsBatchNorm, FrozenBatchNorm, makeNorm, DEFAULT_NORM_OPTIONS, type NormLayer, type NormOptions } from './model/norm.js';
+export { Conv2d, type Conv2dOptions, type ConvInit } from './model/conv.js';
+export { maxPool3x3s2, upsampleNearestTo } from './model/ops.js';
+export { ResNet, Stem, BasicBlock, Bottleneck, ResStage, RESNET_LAYOUT, scaledWidth, type ResNetOptions, type NormSpec, type BackboneFeatures, type ForwardContext } from './model/resnet.js';
+export { Fpn, type FpnOptions, type PyramidFeatures } from './model/fpn.js';
+export { RetinaNetHead, type RetinaNetHeadOptions } from './model/retinanet-head.js';
+export { RetinaNet, featureSide, type RetinaNetOutputs, type ForwardOptions, type RetinaNetSettings, type ImageTargets, type LossOptions } from './model/retinanet.js';
+export { buildRetinaNet, buildBackbone, normSpecOf } from './model/build.js';
+export { parseSafetensors, readSafetensors, serializeSafetensors, writeSafetensors, type SafetensorsFile, type StoredTensor, type TensorToWrite, type SafetensorsDType } from './weights/safetensors.js';
+export { loadTorchvisionWeights, toTorchvisionTensors, namedTensors, torchvisionNames, type TorchvisionLayout, type LoadReport, type LoadOptions } from './weights/torchvision.js';
+export {
+  CollapseProbe, buildReport, compareDead, DEFAULT_THRESHOLDS,
+  type CollapseReport, type CollapseThresholds, type SiteCollapse, type StageCollapse, type StageRevival,
+} from './analysis/collapse.js';
+export { measureCollapse, recordCollapse, type ProbeableModel } from './analysis/measure.js';
+export { appendCollapseLog, readCollapseLog, collapseLogEntry, type CollapseLogEntry } from './analysis/collapse-log.js';
+export { formatCollapseTable, formatRevivalTable } from './analysis/table.js';
+export { lineChartSvg, barChartSvg, svgToPng, writeChart, type LineChartSpec, type BarChartSpec } from './analysis/plots.js';
+export {
+  expandGrid, runGrid, writeGridReport, runRevival, writeRevivalReport,
+  type GridSpec, type StudyRun, type RunResult, type RunTraining, type TrainingResult, type RevivalResult,
+} from './analysis/study.js';

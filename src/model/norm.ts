@@ -1,5 +1,4 @@
 import * as tf from '@tensorflow/tfjs-core';
-import './gradients.js';
 import type { NormView } from '../analysis/probe.js';
 import type { NormKind } from '../config/types.js';
 import type { Module, NamedBuffer, NamedParam } from './module.js';

@@ -119,3 +119,40 @@ describe('torchvision parity: NMS and post-processing', () => {
     expectClose(dets.boxes, p.boxes, 1e-5);
   });
 });
+
+describe('torchvision parity: real COCO boxes', () => {
+  const cases = FIXTURE.cocoMini ?? [];
+  it.skipIf(cases.length === 0)('fixture holds coco-mini cases', () => expect(cases.length).toBeGreaterThan(0));
+
+  for (const c of cases) {
+    it(`assigns torchvision's matched_idxs for coco-mini image ${c.imageId} at ${c.paddedSize.join('x')}`, () => {
+      const anchors = generateAnchors({
+        sizes: CFG.anchorSizes, scales: CFG.anchorScales, aspectRatios: CFG.aspectRatios,
+        imageHeight: c.paddedSize[0], imageWidth: c.paddedSize[1], featureSizes: c.featureSizes,
+      });
+      expect(anchors.length / 4).toBe(c.numAnchors);
+      const boxes = f32(c.boxes);
+      const labels = new Int32Array(boxes.length / 4);
+      const plain = assignTargets(anchors, { boxes, labels, crowdBoxes: new Float32Array(0) }, CFG);
+      const expected = new Int32Array(c.numAnchors).fill(-1);
+      for (const [a, v] of c.nonBackground) expected[a] = v;
+      const mismatch = plain.matchedIdxs.findIndex((v, a) => v !== expected[a]);
+      expect(mismatch, `first differing anchor ${mismatch}`).toBe(-1);
+
+      if (c.crowdBoxes.length > 0) {
+        // Crowd regions only turn background / between-threshold anchors into ignored ones.
+        const crowd = assignTargets(anchors, { boxes, labels, crowdBoxes: f32(c.crowdBoxes) }, CFG);
+        let newlyIgnored = 0;
+        let violations = 0;
+        crowd.matchedIdxs.forEach((v, a) => {
+          const before = plain.matchedIdxs[a]!;
+          if (before >= 0 ? v !== before : v !== before && v !== -2) violations++;
+          else if (v !== before) newlyIgnored++;
+        });
+        expect(violations).toBe(0);
+        expect(crowd.numForeground).toBe(plain.numForeground);
+        expect(newlyIgnored).toBeGreaterThan(0);
+      }
+    });
+  }
+});

@@ -227,3 +227,23 @@ describe.skipIf(COCO_MINI === null)('DataLoader on coco-mini', () => {
     }
   });
 });
+
+describe('loaderOptionsFromConfig', () => {
+  it('takes training sizes, flips and grouping from the config, and none of them for evaluation', async () => {
+    const { defaultConfig } = await import('../../src/config/defaults.js');
+    const { loaderOptionsFromConfig } = await import('../../src/data/loader.js');
+    const config = defaultConfig();
+    config.input.trainMinSizes = [640, 800];
+    config.input.testMinSize = 720;
+    config.solver.batchSize = 4;
+    config.data.workers = 3;
+    config.data.skipBadImages = true;
+    const train = loaderOptionsFromConfig(config, true);
+    expect(train).toMatchObject({ batchSize: 4, minSizes: [640, 800], maxSize: 1333, sizeDivisor: 32, flipProbability: 0.5, shuffle: true, aspectGrouping: true, prefetch: 2, workers: 3, skipBadImages: true, testMinSize: 720 });
+    const val = loaderOptionsFromConfig(config, false);
+    expect(val).toMatchObject({ minSizes: [720], flipProbability: 0, shuffle: false, aspectGrouping: false, testMinSize: 720 });
+    // a copy, not the config's own array
+    train.minSizes.push(1);
+    expect(config.input.trainMinSizes).toEqual([640, 800]);
+  });
+});

@@ -1,5 +1,4 @@
 import * as tf from '@tensorflow/tfjs-core';
-import '../../src/model/gradients.js';
 import { describe, expect, it } from 'vitest';
 import { maxPool3x3s2, upsampleNearest2x, upsampleNearestTo } from '../../src/model/ops.js';
 import { Rng } from '../../src/util/rng.js';
