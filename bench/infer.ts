@@ -17,13 +17,13 @@ import * as tf from '@tensorflow/tfjs-core';
 import { describeBackend, selectBackend } from '../src/backend/index.js';
 import { defaultConfig } from '../src/config/defaults.js';
 import type { BackendChoice } from '../src/config/types.js';
-import { exportDeployModel, moduleState } from '../src/export/export.js';
+import { exportDeployModel } from '../src/export/export.js';
 import { DeployRetinaNet } from '../src/export/runtime.js';
 import { readTfjsDeployModel } from '../src/export/tfjs-format.js';
 import { defaultCategories } from '../src/infer/coco-categories.js';
-import { modelDetector } from '../src/infer/detect.js';
 import { imagesToTensor, prepareImage, type Detector } from '../src/infer/run.js';
 import { buildRetinaNet } from '../src/model/build.js';
+import { moduleTensors } from '../src/train/checkpoint.js';
 import { Rng } from '../src/util/rng.js';
 
 const ROOT = join(import.meta.dirname, '..');
@@ -73,7 +73,7 @@ async function main(): Promise<void> {
   cfg.input.testMinSize = minSize;
   cfg.input.maxSize = maxSize;
   const model = buildRetinaNet(cfg.model, new Rng(0));
-  const detector = modelDetector(model, cfg.model);
+  const detector: Detector = model;
 
   for (let w = 0; w < warmups; w++) {
     const w0 = performance.now();
@@ -84,7 +84,7 @@ async function main(): Promise<void> {
 
   if (withDeploy) {
     const dir = join(ROOT, '.bench', 'deploy-r50');
-    await exportDeployModel(moduleState(model), cfg, defaultCategories(80), dir);
+    await exportDeployModel(moduleTensors(model), cfg, defaultCategories(80), dir);
     const { spec, weights } = readTfjsDeployModel(dir);
     const deploy = new DeployRetinaNet(spec, weights);
     rows.push(await timeDetector(`psdet deploy, norms folded (${backend.name})`, deploy, cfg));
