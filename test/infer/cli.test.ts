@@ -11,16 +11,21 @@ import { encodeSafetensors } from '../../src/train/tensor-file.js';
 import { Rng } from '../../src/util/rng.js';
 import { ROOT } from '../helpers.js';
 
-/** Runs the CLI as a user would (through tsx, outside vitest's environment), on the cpu backend. */
-function inferDet(...args: string[]): { status: number | null; stdout: string; stderr: string } {
+/** Runs a CLI as a user would (through tsx, outside vitest's environment). */
+function cli(script: string, args: string[]): { status: number | null; stdout: string; stderr: string } {
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('VITEST')));
-  const r = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/infer-det.ts'), ...args, '--backend', 'cpu'], {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli', script), ...args], {
     cwd: ROOT,
     env,
     encoding: 'utf8',
     timeout: 120_000,
   });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** infer-det on the cpu backend. */
+function inferDet(...args: string[]): { status: number | null; stdout: string; stderr: string } {
+  return cli('infer-det.ts', [...args, '--backend', 'cpu']);
 }
 
 describe('infer-det', () => {
@@ -66,6 +71,28 @@ describe('infer-det', () => {
     expect(existsSync(join(out, '000000000042.jpg'))).toBe(true);
     expect(existsSync(join(out, '000000000043.png'))).toBe(true);
     expect(r.stdout).toMatch(/detections \(score >= 0.1\) on 2 image\(s\)/);
+  });
+
+  it('export-det writes a deploy model that infer-det runs to the same results as the checkpoint', () => {
+    const deploy = join(work, 'deploy');
+    const exported = cli('export-det.ts', [ckpt, '--out', deploy]);
+    expect(exported.stderr).toBe('');
+    expect(exported.status).toBe(0);
+    expect(exported.stdout).toContain('model.safetensors');
+    const fromCheckpoint = inferDet(ckpt, images, '--out', join(work, 'out-ckpt'), '--score', '0.1', '--no-draw');
+    const fromDeploy = inferDet(deploy, images, '--out', join(work, 'out-deploy'), '--score', '0.1', '--no-draw');
+    expect([fromCheckpoint.status, fromDeploy.status]).toEqual([0, 0]);
+    expect(fromDeploy.stderr).toContain('infer-det: deploy model');
+    type R = { image_id: number; category_id: number; bbox: number[]; score: number };
+    const a = JSON.parse(readFileSync(join(work, 'out-ckpt', 'results.json'), 'utf8')) as R[];
+    const b = JSON.parse(readFileSync(join(work, 'out-deploy', 'results.json'), 'utf8')) as R[];
+    expect(a.length).toBeGreaterThan(0);
+    expect(b.map((d) => [d.image_id, d.category_id])).toEqual(a.map((d) => [d.image_id, d.category_id]));
+    b.forEach((d, i) => {
+      expect(Math.abs(d.score - a[i]!.score)).toBeLessThan(1e-4);
+      d.bbox.forEach((v, j) => expect(Math.abs(v - a[i]!.bbox[j]!)).toBeLessThan(1e-2));
+    });
+    expect(existsSync(join(work, 'out-deploy', '000000000042.jpg'))).toBe(false);
   });
 
   it('exits 2 with one line naming a missing checkpoint, an incompatible config and an unreadable image', () => {
