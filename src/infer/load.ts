@@ -85,7 +85,7 @@ export function categoriesOf(config: Config): { ids: number[]; names: string[] }
   return defaultCategories(config.model.numClasses);
 }
 
-export interface LoadOptions {
+export interface LoadDetectorOptions {
   /** Config file to use instead of the run's config.json (checkpoints only). */
   configPath: string | null;
   /** Flag overrides on top of the config (checkpoints only). */
@@ -97,7 +97,7 @@ export interface LoadOptions {
  * weights checked name by name and shape by shape) or an exported deploy model. A config that does not fit the
  * weights is an InputError naming the weights file and the first tensor that differs.
  */
-export async function loadDetector(path: string, opts: LoadOptions): Promise<LoadedDetector> {
+export async function loadDetector(path: string, opts: LoadDetectorOptions): Promise<LoadedDetector> {
   const source = resolveModelSource(path);
   if (source.kind === 'deploy') {
     const { spec, weights } = readTfjsDeployModel(source.dir);
