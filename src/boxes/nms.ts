@@ -63,21 +63,40 @@ export function nms(boxes: Float32Array, scores: Float32Array, iouThreshold: num
 }
 
 /**
+ * torchvision's `batched_nms` on CPU runs NMS class by class above this many box coordinates (1000 boxes); at or
+ * below it shifts each class's boxes by `label * (max coordinate + 1)` in float32 and runs one NMS.
+ */
+export const PER_CLASS_NMS_ABOVE = 4000;
+
+export type BatchedNmsMethod = 'auto' | 'per-class' | 'offset';
+
+/**
  * Class-wise NMS: boxes only suppress boxes of the same label. Returns kept indices sorted by descending score
- * (ties by index), as torchvision's `batched_nms`. Same result as its coordinate-offset trick, without the float
- * rounding the offsets introduce (torchvision itself switches to this per-class form above 1000 boxes on CPU).
+ * (ties by index), as torchvision's `batched_nms`.
+ *
+ * `method` 'auto' (default) does what torchvision does for the same input on CPU: per class above 1000 boxes,
+ * otherwise the coordinate-offset trick, reproduced in float32 so that borderline IoUs round the same way (large
+ * offsets coarsen the coordinates: with labels up to 1000 and boxes up to 1000 px the shifted coordinates have a
+ * 1/16 px grid). 'per-class' and 'offset' force one form.
  */
 export function batchedNms(
   boxes: Float32Array,
   scores: Float32Array,
   labels: Int32Array,
   iouThreshold: number,
+  method: BatchedNmsMethod = 'auto',
 ): Int32Array {
   checkInputs(boxes, scores, 'batchedNms');
   if (labels.length !== scores.length) throw new Error(`batchedNms: ${scores.length} scores but ${labels.length} labels`);
+  if (scores.length === 0) return new Int32Array(0);
+  const perClass = method === 'per-class' || (method === 'auto' && boxes.length > PER_CLASS_NMS_ABOVE);
+  return perClass ? perClassNms(boxes, scores, labels, iouThreshold) : offsetNms(boxes, scores, labels, iouThreshold);
+}
+
+/** NMS per label; the survivors read back in the global descending-score order. */
+function perClassNms(boxes: Float32Array, scores: Float32Array, labels: Int32Array, iouThreshold: number): Int32Array {
   const order = argsortDescending(scores);
-  // Split the global order by label (each list stays in descending score), run NMS per label, then read the
-  // survivors back in the global order.
+  // Split the global order by label (each list stays in descending score).
   const byLabel = new Map<number, number[]>();
   for (const i of order) {
     const list = byLabel.get(labels[i]!);
@@ -90,4 +109,17 @@ export function batchedNms(
     for (const i of greedy(boxes, areas, Int32Array.from(list), iouThreshold)) kept[i] = 1;
   }
   return order.filter((i) => kept[i] === 1);
+}
+
+/** One NMS over boxes shifted by `label * (max coordinate + 1)`, in float32 as torchvision computes it. */
+function offsetNms(boxes: Float32Array, scores: Float32Array, labels: Int32Array, iouThreshold: number): Int32Array {
+  let maxCoordinate = -Infinity;
+  for (const v of boxes) if (v > maxCoordinate) maxCoordinate = v;
+  const step = f(maxCoordinate + 1);
+  const shifted = new Float32Array(boxes.length);
+  for (let i = 0; i < labels.length; i++) {
+    const offset = f(f(labels[i]!) * step);
+    for (let c = 0; c < 4; c++) shifted[4 * i + c] = boxes[4 * i + c]! + offset; // rounded by the Float32Array
+  }
+  return greedy(shifted, boxArea(shifted), argsortDescending(scores), iouThreshold);
 }
