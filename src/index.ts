@@ -57,7 +57,7 @@ export {
   type TargetConfig,
   type AssignOptions,
 } from './boxes/targets.js';
-export { nms, batchedNms } from './boxes/nms.js';
+export { nms, batchedNms, PER_CLASS_NMS_ABOVE, type BatchedNmsMethod } from './boxes/nms.js';
 export {
   sigmoidFocalLoss,
   boxRegressionLoss,
