@@ -22,28 +22,40 @@ export function argsortDescending(scores: ArrayLike<number>, indices?: ArrayLike
 /** Greedy NMS over the boxes listed in `order` (`areas` of all boxes given); kept indices in visiting order. */
 function greedy(boxes: Float32Array, areas: Float32Array, order: Int32Array, iouThreshold: number): Int32Array {
   const n = order.length;
-  const suppressed = new Uint8Array(numBoxes(boxes));
+  // Coordinates gathered in visiting order, so the inner loop reads memory sequentially.
+  const x1 = new Float32Array(n);
+  const y1 = new Float32Array(n);
+  const x2 = new Float32Array(n);
+  const y2 = new Float32Array(n);
+  const area = new Float32Array(n);
+  for (let r = 0; r < n; r++) {
+    const i = order[r]!;
+    x1[r] = boxes[4 * i]!;
+    y1[r] = boxes[4 * i + 1]!;
+    x2[r] = boxes[4 * i + 2]!;
+    y2[r] = boxes[4 * i + 3]!;
+    area[r] = areas[i]!;
+  }
+  const suppressed = new Uint8Array(n);
   // Disjoint pairs have IoU 0, which only a negative threshold would suppress: skip their arithmetic.
   const skipDisjoint = iouThreshold >= 0;
   const keep: number[] = [];
-  for (let ii = 0; ii < n; ii++) {
-    const i = order[ii]!;
-    if (suppressed[i]) continue;
-    keep.push(i);
-    const x1 = boxes[4 * i]!;
-    const y1 = boxes[4 * i + 1]!;
-    const x2 = boxes[4 * i + 2]!;
-    const y2 = boxes[4 * i + 3]!;
-    const area = areas[i]!;
-    for (let jj = ii + 1; jj < n; jj++) {
-      const j = order[jj]!;
-      if (suppressed[j]) continue;
-      const w = Math.max(0, f(Math.min(x2, boxes[4 * j + 2]!) - Math.max(x1, boxes[4 * j]!)));
+  for (let r = 0; r < n; r++) {
+    if (suppressed[r]) continue;
+    keep.push(order[r]!);
+    const ax1 = x1[r]!;
+    const ay1 = y1[r]!;
+    const ax2 = x2[r]!;
+    const ay2 = y2[r]!;
+    const aArea = area[r]!;
+    for (let q = r + 1; q < n; q++) {
+      if (suppressed[q]) continue;
+      const w = Math.max(0, f(Math.min(ax2, x2[q]!) - Math.max(ax1, x1[q]!)));
       if (w === 0 && skipDisjoint) continue;
-      const h = Math.max(0, f(Math.min(y2, boxes[4 * j + 3]!) - Math.max(y1, boxes[4 * j + 1]!)));
+      const h = Math.max(0, f(Math.min(ay2, y2[q]!) - Math.max(ay1, y1[q]!)));
       const inter = f(w * h);
-      const iou = f(inter / f(f(area + areas[j]!) - inter));
-      if (iou > iouThreshold) suppressed[j] = 1;
+      const iou = f(inter / f(f(aArea + area[q]!) - inter));
+      if (iou > iouThreshold) suppressed[q] = 1;
     }
   }
   return Int32Array.from(keep);
