@@ -47,24 +47,43 @@ class Scanner {
     return true;
   }
 
-  /** A JSON number (strict grammar) after optional whitespace, or NaN when there is none. */
+  /**
+   * A JSON number (strict grammar) after optional whitespace, or NaN when there is none. Numbers with at most 15
+   * significant digits and a decimal exponent within +-22 are converted exactly as `Number()` would (the mantissa
+   * and the power of ten are exact doubles, so one multiplication or division rounds correctly); others go
+   * through `Number()`.
+   */
   number(): number {
     this.skipWs();
     const t = this.text;
     const start = this.pos;
     let p = start;
-    if (t.charCodeAt(p) === MINUS) p++;
+    const negative = t.charCodeAt(p) === MINUS;
+    if (negative) p++;
+    let mantissa = 0;
+    let digits = 0; // significant digits taken into the mantissa
+    let exp10 = 0;
     const first = t.charCodeAt(p);
     if (first === ZERO) p++;
     else if (first > ZERO && first <= NINE) {
-      do p++;
-      while (isDigit(t.charCodeAt(p)));
+      do {
+        mantissa = mantissa * 10 + (t.charCodeAt(p) - ZERO);
+        digits++;
+        p++;
+      } while (isDigit(t.charCodeAt(p)));
     } else return NaN;
     if (t.charCodeAt(p) === DOT) {
       p++;
       if (!isDigit(t.charCodeAt(p))) return NaN;
-      do p++;
-      while (isDigit(t.charCodeAt(p)));
+      do {
+        const d = t.charCodeAt(p) - ZERO;
+        if (digits > 0 || d !== 0) {
+          mantissa = mantissa * 10 + d;
+          digits++;
+        }
+        exp10--;
+        p++;
+      } while (isDigit(t.charCodeAt(p)));
     }
     const e = t.charCodeAt(p);
     if (e === 0x65 || e === 0x45) {
@@ -72,10 +91,18 @@ class Scanner {
       const sign = t.charCodeAt(p);
       if (sign === PLUS || sign === MINUS) p++;
       if (!isDigit(t.charCodeAt(p))) return NaN;
-      do p++;
-      while (isDigit(t.charCodeAt(p)));
+      let written = 0;
+      do {
+        written = written * 10 + (t.charCodeAt(p) - ZERO);
+        p++;
+      } while (isDigit(t.charCodeAt(p)));
+      exp10 += sign === MINUS ? -written : written;
     }
     this.pos = p;
+    if (digits <= 15 && exp10 >= -22 && exp10 <= 22) {
+      const magnitude = exp10 >= 0 ? mantissa * POW10[exp10]! : mantissa / POW10[-exp10]!;
+      return negative ? -magnitude : magnitude;
+    }
     return Number(t.slice(start, p));
   }
 
@@ -138,6 +165,9 @@ class Scanner {
     return true;
   }
 }
+
+/** 1e0 .. 1e22: every one an exact double. */
+const POW10 = Array.from({ length: 23 }, (_, i) => Number(`1e${i}`));
 
 function isDigit(c: number): boolean {
   return c >= ZERO && c <= NINE;

@@ -55,6 +55,19 @@ describe('scanDetections', () => {
     }
   });
 
+  it('converts decimal literals exactly as Number() does (short ones by the exact-double fast path)', () => {
+    const rng = new Rng(11);
+    const literal = (): string => {
+      const int = rng.int(3) === 0 ? '0' : String(1 + rng.int(9)) + Array.from({ length: rng.int(9) }, () => rng.int(10)).join('');
+      const frac = rng.int(3) === 0 ? '' : `.${Array.from({ length: 1 + rng.int(14) }, () => rng.int(10)).join('')}`;
+      const exp = rng.int(3) === 0 ? `${rng.next() < 0.5 ? 'e' : 'E'}${['', '+', '-'][rng.int(3)]}${rng.int(30)}` : '';
+      return `${int}${frac}${exp}`;
+    };
+    const scores = Array.from({ length: 20000 }, literal);
+    const text = `[${scores.map((sc) => `{"image_id":1,"category_id":1,"bbox":[0,0,${sc},0],"score":${rng.next() < 0.5 ? '-' : ''}${sc}}`).join(',')}]`;
+    expectSameAsParse(text);
+  });
+
   it('hands anything invalid or malformed to the validating path', () => {
     const good = '{"image_id": 1, "category_id": 1, "bbox": [0, 0, 1, 1], "score": 0.5}';
     const bad = [
