@@ -22,7 +22,8 @@ import { readGroundTruth } from '../eval/coco-json.js';
 import { perCategoryTable, summaryLines } from '../eval/report.js';
 import { checkpointConfig, loadDetector, resolveModelSource } from '../infer/load.js';
 import { ProgressBar } from '../infer/progress.js';
-import { measureCollapseSnapshot } from '../train/collapse-hook.js';
+import { measureCollapse } from '../analysis/measure.js';
+import { formatCollapseTable } from '../analysis/table.js';
 import { evaluateDetector } from '../train/evaluate.js';
 import { InputError } from '../util/errors.js';
 
@@ -134,10 +135,10 @@ export async function runCheckpointEval(argv: string[]): Promise<void> {
           yield toTensor(batch);
         }
       };
-      const snapshot = await measureCollapseSnapshot(loaded.model, probe(), config.collapse, -1);
+      const report = await measureCollapse(loaded.model, probe(), config.collapse);
       await probeLoader.close();
       console.log('');
-      console.log(snapshot === null ? 'collapse table: not available in this build' : snapshot.table);
+      console.log(formatCollapseTable(report, `collapsed filters per stage (${flags.checkpoint})`));
     }
     await loader.close();
   } finally {

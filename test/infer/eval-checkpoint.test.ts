@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defaultConfig } from '../../src/config/defaults.js';
 import { buildRetinaNet } from '../../src/model/build.js';
 import { moduleTensors } from '../../src/train/checkpoint.js';
-import { encodeSafetensors } from '../../src/train/tensor-file.js';
+import { encodeTensors } from '../../src/train/tensor-file.js';
 import { Rng } from '../../src/util/rng.js';
 import { COCO_MINI, COCO_MINI_SKIP, ROOT } from '../helpers.js';
 
@@ -36,7 +36,7 @@ describe.skipIf(COCO_MINI === null)(`eval-det --checkpoint on coco-mini ${COCO_M
     mkdirSync(ckpt, { recursive: true });
     writeFileSync(join(work, 'config.json'), JSON.stringify(cfg));
     const model = buildRetinaNet(cfg.model, new Rng(0));
-    writeFileSync(join(ckpt, 'model.safetensors'), await encodeSafetensors(moduleTensors(model)));
+    writeFileSync(join(ckpt, 'model.safetensors'), await encodeTensors(moduleTensors(model)));
     model.dispose();
   });
   afterAll(() => rmSync(work, { recursive: true, force: true }));
