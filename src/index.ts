@@ -113,7 +113,7 @@ export {
   type CollapseReport, type CollapseThresholds, type SiteCollapse, type StageCollapse, type StageRevival,
 } from './analysis/collapse.js';
 export { measureCollapse, recordCollapse, type ProbeableModel } from './analysis/measure.js';
-export { appendCollapseLog, readCollapseLog, collapseLogEntry, type CollapseLogEntry } from './analysis/collapse-log.js';
+export { appendCollapseLog, readCollapseLog, collapseLogEntry, latestAttempt, type CollapseLogEntry } from './analysis/collapse-log.js';
 export { formatCollapseTable, formatRevivalTable } from './analysis/table.js';
 export { lineChartSvg, barChartSvg, svgToPng, writeChart, type LineChartSpec, type BarChartSpec } from './analysis/plots.js';
 export {
