@@ -77,6 +77,7 @@ export {
   type Detections,
   type PostprocessConfig,
 } from './model/postprocess.js';
+// COCO evaluation (pycocotools-exact), results JSON and reports. (xyxyToXywh comes from model/postprocess.)
 export {
   cocoEvaluate,
   evaluateImages,
@@ -94,7 +95,7 @@ export {
   type Accumulation,
 } from './eval/cocoeval.js';
 export { readGroundTruth, readDetections, groundTruthFromJson, detectionsFromJson, type LoadedGroundTruth } from './eval/coco-json.js';
-export { type CocoDetection, xyxyToXywh, detectionsForImage, toDetectionSet, formatResultsJson, writeResultsJson } from './eval/results.js';
+export { type CocoDetection, detectionsForImage, toDetectionSet, formatResultsJson, writeResultsJson } from './eval/results.js';
 export { summaryLines, perCategoryTable, evalReport, formatReportJson, type EvalReport } from './eval/report.js';
 // Networks (norm layers, ResNet, FPN, RetinaNet head and detector) and weights.
 export { BatchNorm, PsBatchNorm, FrozenBatchNorm, makeNorm, DEFAULT_NORM_OPTIONS, type NormLayer, type NormOptions } from './model/norm.js';

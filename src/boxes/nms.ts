@@ -23,6 +23,8 @@ export function argsortDescending(scores: ArrayLike<number>, indices?: ArrayLike
 function greedy(boxes: Float32Array, areas: Float32Array, order: Int32Array, iouThreshold: number): Int32Array {
   const n = order.length;
   const suppressed = new Uint8Array(numBoxes(boxes));
+  // Disjoint pairs have IoU 0, which only a negative threshold would suppress: skip their arithmetic.
+  const skipDisjoint = iouThreshold >= 0;
   const keep: number[] = [];
   for (let ii = 0; ii < n; ii++) {
     const i = order[ii]!;
@@ -37,6 +39,7 @@ function greedy(boxes: Float32Array, areas: Float32Array, order: Int32Array, iou
       const j = order[jj]!;
       if (suppressed[j]) continue;
       const w = Math.max(0, f(Math.min(x2, boxes[4 * j + 2]!) - Math.max(x1, boxes[4 * j]!)));
+      if (w === 0 && skipDisjoint) continue;
       const h = Math.max(0, f(Math.min(y2, boxes[4 * j + 3]!) - Math.max(y1, boxes[4 * j + 1]!)));
       const inter = f(w * h);
       const iou = f(inter / f(f(area + areas[j]!) - inter));

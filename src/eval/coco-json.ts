@@ -15,7 +15,7 @@ export interface LoadedGroundTruth extends GroundTruthSet {
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 
 /** Reads a file and parses it as JSON; a missing file or malformed JSON is an InputError naming the file. */
-export function readJsonFile(path: string): Json {
+export function readJsonFile(path: string): unknown {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
@@ -27,9 +27,9 @@ export function readJsonFile(path: string): Json {
 }
 
 /** Parses JSON text; malformed JSON is an InputError naming `file`. */
-export function parseJson(text: string, file: string): Json {
+export function parseJson(text: string, file: string): unknown {
   try {
-    return JSON.parse(text) as Json;
+    return JSON.parse(text) as unknown;
   } catch (err) {
     throw inputError(file, `malformed JSON: ${(err as Error).message.split('\n')[0]}`);
   }
@@ -92,7 +92,8 @@ function bbox(obj: { [key: string]: Json }, file: string, index: number, field: 
  * `annotations[]` with `id`, `image_id`, `category_id`, `bbox`, `area` and optional `iscrowd` (0 when absent).
  * Annotation ids must be unique; image and category ids must be declared.
  */
-export function groundTruthFromJson(root: Json, file: string): LoadedGroundTruth {
+export function groundTruthFromJson(parsed: unknown, file: string): LoadedGroundTruth {
+  const root = parsed as Json;
   if (!isObject(root)) throw inputError(file, `ground truth must be a JSON object, got ${kind(root)}`);
   const images = arrayField(root, 'images', file);
   const categories = arrayField(root, 'categories', file);
@@ -155,7 +156,8 @@ export function groundTruthFromJson(root: Json, file: string): LoadedGroundTruth
  * `{image_id, category_id, bbox: [x, y, w, h], score}`; other keys are ignored. Image and category ids must be in
  * the ground truth.
  */
-export function detectionsFromJson(root: Json, file: string, gt: GroundTruthSet): DetectionSet {
+export function detectionsFromJson(parsed: unknown, file: string, gt: GroundTruthSet): DetectionSet {
+  const root = parsed as Json;
   if (!Array.isArray(root)) throw inputError(file, `results must be a JSON array of detections, got ${kind(root)}`);
   const imageSet = new Set(gt.imageIds);
   const categorySet = new Set(gt.categoryIds);

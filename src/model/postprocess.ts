@@ -34,9 +34,9 @@ export type PostprocessConfig = Pick<
   'scoreThreshold' | 'topkCandidates' | 'nmsThreshold' | 'detectionsPerImage' | 'boxCoderWeights'
 >;
 
-/** Sigmoid in float32, as `torch.sigmoid` of a float32 tensor. */
+/** Sigmoid as `torch.sigmoid` computes it on float32: `1 / (1 + exp(-x))`, every step rounded to float32. */
 function sigmoid(x: number): number {
-  return f(1 / (1 + Math.exp(-x)));
+  return f(1 / f(1 + f(Math.exp(-x))));
 }
 
 function grow<T extends Int32Array | Float32Array>(from: T, to: T): T {
@@ -123,6 +123,8 @@ export function postprocessDetections(
   const labels: number[] = [];
   // Logits below this cannot pass the score threshold; a small margin leaves the exact test to the float32 sigmoid.
   const logitFloor = Math.log(cfg.scoreThreshold / (1 - cfg.scoreThreshold)) - 1e-3;
+  // torch compares the float32 scores with the threshold rounded to float32 (0.05 -> 0.0500000007)
+  const threshold = f(cfg.scoreThreshold);
   const decoded = new Float32Array(4);
   levels.forEach((level, l) => {
     const count = level.anchors.length / 4;
@@ -136,7 +138,7 @@ export function postprocessDetections(
       const x = level.logits[i]!;
       if (!(x > logitFloor)) continue;
       const s = sigmoid(x);
-      if (s > cfg.scoreThreshold) {
+      if (s > threshold) {
         if (numCand === candIdx.length) {
           candIdx = grow(candIdx, new Int32Array(2 * numCand));
           candScore = grow(candScore, new Float32Array(2 * numCand));

@@ -20,6 +20,12 @@ describe('nms', () => {
     expect(Array.from(nms(boxes, new Float32Array([0.9, 0.8]), 0.49))).toEqual([0]);
   });
 
+  it('suppresses even disjoint boxes under a negative threshold, like torchvision', () => {
+    // IoU 0 > -0.1: torchvision keeps only the best box ([1])
+    const boxes = new Float32Array([0, 0, 10, 10, 50, 50, 60, 60]);
+    expect(Array.from(nms(boxes, new Float32Array([0.5, 0.9]), -0.1))).toEqual([1]);
+  });
+
   it('visits equal scores in index order', () => {
     const boxes = new Float32Array([0, 0, 10, 10, 0, 0, 10, 10, 50, 50, 60, 60]);
     expect(Array.from(nms(boxes, new Float32Array([0.5, 0.5, 0.5]), 0.5))).toEqual([0, 2]);

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defaultConfig } from '../../src/config/defaults.js';
 import { buildRetinaNet } from '../../src/model/build.js';
 import { moduleTensors } from '../../src/train/checkpoint.js';
-import { encodeSafetensors } from '../../src/train/tensor-file.js';
+import { encodeTensors } from '../../src/train/tensor-file.js';
 import { Rng } from '../../src/util/rng.js';
 import { ROOT } from '../helpers.js';
 
@@ -44,7 +44,7 @@ describe('infer-det', () => {
     mkdirSync(ckpt, { recursive: true });
     writeFileSync(join(work, 'config.json'), JSON.stringify(cfg));
     const model = buildRetinaNet(cfg.model, new Rng(0));
-    writeFileSync(join(ckpt, 'model.safetensors'), await encodeSafetensors(moduleTensors(model)));
+    writeFileSync(join(ckpt, 'model.safetensors'), await encodeTensors(moduleTensors(model)));
     model.dispose();
     mkdirSync(images);
     await sharp({ create: { width: 120, height: 80, channels: 3, background: { r: 200, g: 30, b: 60 } } }).jpeg().toFile(join(images, '000000000042.jpg'));

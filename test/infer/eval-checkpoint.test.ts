@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defaultConfig } from '../../src/config/defaults.js';
 import { buildRetinaNet } from '../../src/model/build.js';
 import { moduleTensors } from '../../src/train/checkpoint.js';
-import { encodeSafetensors } from '../../src/train/tensor-file.js';
+import { encodeTensors } from '../../src/train/tensor-file.js';
 import { Rng } from '../../src/util/rng.js';
 import { COCO_MINI, COCO_MINI_SKIP, ROOT } from '../helpers.js';
 
@@ -36,7 +36,7 @@ describe.skipIf(COCO_MINI === null)(`eval-det --checkpoint on coco-mini ${COCO_M
     mkdirSync(ckpt, { recursive: true });
     writeFileSync(join(work, 'config.json'), JSON.stringify(cfg));
     const model = buildRetinaNet(cfg.model, new Rng(0));
-    writeFileSync(join(ckpt, 'model.safetensors'), await encodeSafetensors(moduleTensors(model)));
+    writeFileSync(join(ckpt, 'model.safetensors'), await encodeTensors(moduleTensors(model)));
     model.dispose();
   });
   afterAll(() => rmSync(work, { recursive: true, force: true }));
@@ -56,6 +56,8 @@ describe.skipIf(COCO_MINI === null)(`eval-det --checkpoint on coco-mini ${COCO_M
     expect(r.stdout).toMatch(/Average Precision {2}\(AP\) @\[ IoU=0\.50:0\.95 \| area= {3}all \| maxDets=100 \] = /);
     expect(r.stdout).toContain('Per category');
     expect(r.stdout).toContain('person');
+    expect(r.stdout).toContain('collapsed filters per stage');
+    expect(r.stdout).toMatch(/res2/);
 
     // The results file also goes through the --gt/--dt mode (the evaluator's own JSON checks).
     const again = evalDet('--gt', join(COCO_MINI!, 'annotations', 'instances_val2017.json'), '--dt', results);

@@ -4,7 +4,9 @@ import { postprocessDetections, resizeBoxesToOriginal, topK, unscaleBoxes, xyxyT
 import { Rng } from '../../src/util/rng.js';
 
 const CFG = { ...defaultConfig().model };
-const sig = (x: number) => 1 / (1 + Math.exp(-x));
+// sigmoid as torch computes it on float32: exp, 1 + e and the reciprocal each rounded to float32
+const f = Math.fround;
+const sig = (x: number) => f(1 / f(1 + f(Math.exp(-x))));
 
 // Level A: two anchors, K = 2. Level B: one anchor on top of level A's first.
 const LEVEL_A = {
@@ -37,6 +39,13 @@ describe('postprocessDetections', () => {
     const d = postprocessDetections([LEVEL_A, LEVEL_B], 2, [25, 28], CFG);
     expect(Array.from(d.scores)).toEqual([sig(3), sig(1), 0.5].map(Math.fround));
     expect(Array.from(d.labels)).toEqual([0, 0, 1]);
+  });
+
+  it('compares scores with the threshold rounded to float32, as torch does', () => {
+    // a threshold a hair below float32(sigmoid(1)) rounds to it in float32, so sigmoid(1) is not above it
+    const threshold = Math.fround(sig(1)) - 1e-12;
+    const d = postprocessDetections([LEVEL_A], 2, [25, 28], { ...CFG, scoreThreshold: threshold });
+    expect(Array.from(d.scores)).toEqual([Math.fround(sig(2))]);
   });
 
   it('returns empty arrays when nothing passes the threshold', () => {
