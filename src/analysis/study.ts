@@ -18,6 +18,8 @@ import { formatTable, percent } from './table.js';
 export interface TrainingResult {
   /** Final COCO AP@[.5:.95] on the val split (0..1), or null when the run was not evaluated. */
   mAP: number | null;
+  /** Why the run ended early (e.g. a non-finite loss at a large learning rate); the run still counts as finished. */
+  failure?: string;
 }
 
 /** Trains one run to the end in `config.workDir`, writing `collapse.jsonl` there (the trainer's job). */
@@ -57,6 +59,8 @@ export interface RunResult {
   /** Last line of the run's collapse.jsonl, or null when the trainer wrote none. */
   finalCollapse: CollapseLogEntry | null;
   seconds: number;
+  /** Set when training ended early (diverged): the figures are those of the last measurement before. */
+  failure?: string;
 }
 
 export const RESULT_FILE = 'study-result.json';
@@ -152,6 +156,7 @@ export async function runGrid(runs: StudyRun[], runTraining: RunTraining, progre
       mAP: trained.mAP,
       finalCollapse: log.at(-1) ?? null,
       seconds: (Date.now() - started) / 1000,
+      ...(trained.failure !== undefined ? { failure: trained.failure } : {}),
     };
     writeJsonAtomic(join(run.config.workDir, RESULT_FILE), result);
     progress.onFinish?.(run, result);
@@ -217,7 +222,7 @@ export async function writeGridReport(studyDir: string, runs: StudyRun[], result
       finished.map((run) => {
         const r = byId.get(run.id)!;
         return [
-          run.id, run.norm, run.optimizer, String(run.lr), String(run.frozenStages), fmtMap(r.mAP),
+          run.id, run.norm, run.optimizer, String(run.lr), String(run.frozenStages), r.failure !== undefined ? 'diverged' : fmtMap(r.mAP),
           ...stages.map((s) => percent(stageRatio(r.finalCollapse, s, 'deadRatio'))),
           percent(stageRatio(r.finalCollapse, 'total', 'deadRatio')),
           percent(stageRatio(r.finalCollapse, 'total', 'paramCollapsedRatio')),
@@ -228,6 +233,11 @@ export async function writeGridReport(studyDir: string, runs: StudyRun[], result
     '',
   );
   md.push('mAP is COCO AP@[.5:.95] in percent on the val split; dead figures are % of the stage\'s ReLU channels at the last collapse measurement.', '');
+  for (const run of finished) {
+    const failure = byId.get(run.id)!.failure;
+    if (failure !== undefined) md.push(`- ${run.id} ended early: ${failure}`);
+  }
+  md.push('');
 
   md.push(...comparisonSections(finished, byId, stages));
 
@@ -306,7 +316,9 @@ function comparisonSections(finished: StudyRun[], byId: Map<string, RunResult>, 
       .filter(([, rs]) => rs.length > 1)
       .map(([k, rs]) => [k, ...values.map((v) => {
         const run = rs.find((r) => label(r) === v);
-        return run === undefined ? '-' : `${percent(dead(run))} (mAP ${fmtMap(byId.get(run.id)!.mAP)})`;
+        if (run === undefined) return '-';
+        const r = byId.get(run.id)!;
+        return `${percent(dead(run))} (${r.failure !== undefined ? 'diverged' : `mAP ${fmtMap(r.mAP)}`})`;
       })]);
     if (rows.length === 0) return;
     out.push(`## ${title}`, '', markdownTable(['other settings', ...values], rows), '');

@@ -169,6 +169,7 @@ export function studyProgram(wiring: StudyWiring): Command {
       .argument('<checkpoint>', 'checkpoint with collapsed filters')
       .requiredOption('--out <dir>', 'study directory (revive/<norm>/, revival.md, plots/)')
       .option('--norms <list>', 'norms to fine-tune with', 'psbn,bn')
+      .option('--checkpoint-norm <norm>', 'norm the checkpoint was trained with; BN weights get beta - alpha under psBN (same function at start)', 'bn')
       .addOption(new Option('--max-iter <n>', 'fine-tuning iterations (solver.maxIter)').argParser((v) => parseNumberList('--max-iter', v, { integer: true, positive: true })[0]!))
       .addOption(new Option('--norm-weight-decay <x>', 'weight decay on gamma/beta (default: solver.weightDecay)').argParser((v) => parseNumber('--norm-weight-decay', v))),
   ).action(async (checkpoint: string, flags: ConfigFlags & { out: string; norms: string; normWeightDecay?: number }) => {

@@ -16,6 +16,7 @@ import type { Batch } from '../data/types.js';
 import { readGroundTruth } from '../eval/coco-json.js';
 import { summaryLines } from '../eval/report.js';
 import { buildRetinaNet } from '../model/build.js';
+import type { RetinaNet } from '../model/retinanet.js';
 import { InputError } from '../util/errors.js';
 import { readSafetensors } from '../weights/safetensors.js';
 import { loadTorchvisionWeights } from '../weights/torchvision.js';
@@ -42,6 +43,11 @@ export interface JobOptions {
   evalOnly: boolean;
   reporter: JobReporter;
   backend: BackendInfo | null;
+  /**
+   * Fine-tuning: put these weights into the freshly built model before training (optimizer and iteration start
+   * fresh). A checkpoint found by `resume` replaces them. `label` is logged.
+   */
+  initWeights?: { load: (model: RetinaNet) => void; label: string };
 }
 
 export interface JobResult {
@@ -177,6 +183,10 @@ export async function runTraining(config: Config, options: Partial<JobOptions> =
       },
     });
     options.reporter?.trainerReady?.(trainer);
+    if (options.initWeights !== undefined) {
+      options.initWeights.load(model);
+      reporter.info(`initial weights: ${options.initWeights.label}`);
+    }
     if (options.resume !== null && options.resume !== undefined) {
       const ckpt = resolveResume(options.resume, trainer.checkpointsDir);
       if (ckpt === null) reporter.info(`--resume ${options.resume}: no checkpoint in ${trainer.checkpointsDir}, starting fresh`);
