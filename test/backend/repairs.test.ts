@@ -4,11 +4,14 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, describe, expect, it } from 'vitest';
-import { installRepairs, installedRepairs, removeRepairs, selectBackend } from '../../src/backend/index.js';
+import { installRepairs, installedRepairs, removeRepairs, selectBackend, usableBackends } from '../../src/backend/index.js';
+import { padByConcat } from '../../src/backend/repairs/pad-high-rank.js';
 import { upsampleNearest2x } from '../../src/model/ops.js';
 import { Rng } from '../../src/util/rng.js';
 import { relError } from './gradcheck.js';
 import { conv2dRef, maxPoolRef, numericGrad, randn, upsample2xRef, type Arr } from './reference.js';
+
+const webgpu = (await usableBackends(['webgpu'])).length > 0;
 
 afterAll(async () => {
   await selectBackend('cpu');
@@ -143,6 +146,37 @@ describe('cpu Conv2DBackpropFilter', () => {
     const conv = (f: tf.Tensor) => tf.conv2d(t(x) as tf.Tensor4D, f as tf.Tensor4D, 2, 'same');
     const own = withOwnKernels('cpu', () => gradOf(conv, filter, w));
     expect(relError(gradOf(conv, filter, w), own)).toBeLessThan(1e-6);
+  });
+});
+
+describe('webgpu PadV2 for rank 5', () => {
+  const paddings: Array<[number, number]> = [[0, 0], [1, 0], [0, 2], [0, 1], [0, 0]];
+  const x = randn(new Rng(28), [2, 3, 2, 2, 3]);
+
+  it('padByConcat equals tf.pad (cpu kernel), constant -inf and 0', async () => {
+    await selectBackend('cpu');
+    for (const value of [0, -Infinity]) {
+      const ours = tf.tidy(() => padByConcat(t(x), paddings, value).dataSync());
+      const cpu = tf.tidy(() => tf.pad(t(x), paddings, value).dataSync());
+      expect(Array.from(ours)).toEqual(Array.from(cpu));
+    }
+  });
+
+  it.skipIf(!webgpu)('is left unwritten before the repair and right after (webgpu only)', async () => {
+    await selectBackend('cpu');
+    const expected = tf.tidy(() => tf.pad(t(x), paddings, 7).dataSync());
+    await selectBackend('webgpu');
+    const read = async () => {
+      const y = tf.pad(t(x), paddings, 7);
+      const v = await y.data();
+      y.dispose();
+      return Array.from(v);
+    };
+    removeRepairs('webgpu');
+    const own = await read();
+    installRepairs('webgpu');
+    expect(own).not.toEqual(Array.from(expected));
+    expect(await read()).toEqual(Array.from(expected));
   });
 });
 
