@@ -129,6 +129,6 @@ export { detectionsFromHeads, type DetectConfig } from './infer/detect.js';
 export { COCO_CATEGORIES, defaultCategories } from './infer/coco-categories.js';
 export { foldNormIntoConv, applyNormAtInference, type NormAtInference, type FoldedConv } from './model/fold.js';
 export { foldState, normNameOf, normConstantsOf, deploySpecOf, type NamedTensors, type NormConstants } from './export/fold-state.js';
-export { DeployRetinaNet, loadDeployModel, requiredConvs, type DeploySpec, type DeployWeights, type HeadOutputs } from './export/runtime.js';
+export { DeployRetinaNet, loadDeployModel, prepareDeployInput, requiredConvs, type DeploySpec, type DeployWeights, type HeadOutputs } from './export/runtime.js';
 export { writeTfjsDeployModel, readTfjsDeployModel, SHARD_BYTES, type DeployModelJson } from './export/tfjs-format.js';
 export { exportDeployModel } from './export/export.js';
