@@ -284,6 +284,7 @@ function sortByScoreDesc(idx: Int32Array, n: number, score: Float64Array): void 
  * threshold. Detections on images or categories outside `params` are left out, as are ground-truth boxes.
  */
 export function evaluateImages(gt: GroundTruthSet, dt: DetectionSet, params: EvalParams): ImageEvaluation {
+  checkDetections(dt);
   const p = params;
   const I = p.imgIds.length;
   const numCatIds = p.catIds.length;
@@ -442,6 +443,25 @@ export function evaluateImages(gt: GroundTruthSet, dt: DetectionSet, params: Eva
           dtFlags[flagBase + d * AT] = flags;
         }
       }
+    }
+  }
+}
+
+/**
+ * Detections built in code (not read from a file) are checked here: a non-finite score or box, or a negative width or
+ * height, is a RangeError naming the detection, not a silently wrong number.
+ */
+function checkDetections(dt: DetectionSet): void {
+  const n = dt.score.length;
+  if (dt.imageId.length !== n || dt.categoryId.length !== n || dt.bbox.length !== 4 * n) {
+    throw new RangeError(`detections: ${n} scores but ${dt.imageId.length} image ids, ${dt.categoryId.length} category ids, ${dt.bbox.length / 4} boxes`);
+  }
+  for (let j = 0; j < n; j++) {
+    const w = dt.bbox[4 * j + 2]!;
+    const h = dt.bbox[4 * j + 3]!;
+    if (!Number.isFinite(dt.score[j]!)) throw new RangeError(`detection ${j}: score ${dt.score[j]} is not finite`);
+    if (!(Number.isFinite(dt.bbox[4 * j]!) && Number.isFinite(dt.bbox[4 * j + 1]!) && Number.isFinite(w) && Number.isFinite(h)) || w < 0 || h < 0) {
+      throw new RangeError(`detection ${j}: bbox [${Array.from(dt.bbox.subarray(4 * j, 4 * j + 4)).join(', ')}] is not 4 finite numbers with w, h >= 0`);
     }
   }
 }
