@@ -122,7 +122,7 @@ export {
 } from './analysis/study.js';
 // Inference, drawing, norm folding and the deploy model.
 export { drawDetections, detectionsSvg, classColour, type ImageDetections, type DrawOptions } from './infer/draw.js';
-export { runInference, prepareImage, imagesToTensor, toOriginal, toCocoResults, filterScore, type Detector, type InferOptions, type InferSummary, type PreparedImage } from './infer/run.js';
+export { runInference, prepareImage, imagesToTensor, toOriginal, toCocoResults, filterScore, drawnPath, type Detector, type InferOptions, type InferSummary, type PreparedImage } from './infer/run.js';
 export { listImages, IMAGE_EXTENSIONS, type ImageInput } from './infer/inputs.js';
 export { loadDetector, resolveModelSource, checkpointConfig, categoriesOf, type LoadedDetector, type LoadDetectorOptions, type ModelSource } from './infer/load.js';
 export { detectionsFromHeads, type DetectConfig } from './infer/detect.js';
