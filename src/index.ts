@@ -57,7 +57,7 @@ export {
   type TargetConfig,
   type AssignOptions,
 } from './boxes/targets.js';
-export { nms, batchedNms } from './boxes/nms.js';
+export { nms, batchedNms, PER_CLASS_NMS_ABOVE, type BatchedNmsMethod } from './boxes/nms.js';
 export {
   sigmoidFocalLoss,
   boxRegressionLoss,
@@ -113,7 +113,7 @@ export {
   type CollapseReport, type CollapseThresholds, type SiteCollapse, type StageCollapse, type StageRevival,
 } from './analysis/collapse.js';
 export { measureCollapse, recordCollapse, type ProbeableModel } from './analysis/measure.js';
-export { appendCollapseLog, readCollapseLog, collapseLogEntry, type CollapseLogEntry } from './analysis/collapse-log.js';
+export { appendCollapseLog, readCollapseLog, collapseLogEntry, latestAttempt, type CollapseLogEntry } from './analysis/collapse-log.js';
 export { formatCollapseTable, formatRevivalTable } from './analysis/table.js';
 export { lineChartSvg, barChartSvg, svgToPng, writeChart, type LineChartSpec, type BarChartSpec } from './analysis/plots.js';
 export {
@@ -132,3 +132,16 @@ export { foldState, normNameOf, normConstantsOf, deploySpecOf, type NamedTensors
 export { DeployRetinaNet, loadDeployModel, requiredConvs, type DeploySpec, type DeployWeights, type HeadOutputs } from './export/runtime.js';
 export { writeTfjsDeployModel, readTfjsDeployModel, SHARD_BYTES, type DeployModelJson } from './export/tfjs-format.js';
 export { exportDeployModel } from './export/export.js';
+// Training: optimizers, schedules, the loop, checkpoints, evaluation of a split, the train-det job.
+export { Optimizer, paramGroups, globalNorm, clipGradients, type OptimizerSettings, type OptimizerState, type ParamGroup, type GradMap } from './train/optimizer.js';
+export { learningRate, scaledBaseLr, warmupMultiplier, type ScheduleSettings } from './train/schedule.js';
+export {
+  Trainer, NonFiniteLossError, formatLogLine, formatDuration,
+  type BatchSource, type LossFn, type IterationRecord, type TrainerHooks, type TrainerParts, type TrainResult,
+} from './train/trainer.js';
+export {
+  saveCheckpoint, loadCheckpoint, loadModelWeights, latestCheckpoint, listCheckpoints, resolveResume, checkpointName,
+  CHECKPOINT_FORMAT, type TrainingState,
+} from './train/checkpoint.js';
+export { evaluateDetector, toOriginalPixels, type Detector as SplitDetector, type EvaluationResult, type EvaluateOptions } from './train/evaluate.js';
+export { runTraining, type JobOptions, type JobReporter, type JobResult } from './train/job.js';

@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from '
 import { join, relative } from 'node:path';
 import type { Config, NormKind, OptimizerKind } from '../config/types.js';
 import { compareDead, type CollapseReport, type StageRevival } from './collapse.js';
-import { readCollapseLog, type CollapseLogEntry, type CollapseLogStage } from './collapse-log.js';
+import { latestAttempt, readCollapseLog, type CollapseLogEntry, type CollapseLogStage } from './collapse-log.js';
 import { barChartSvg, lineChartSvg, percentFormat, PALETTE, writeChart, type LineSeries } from './plots.js';
 import { STAGES, type Stage } from './probe.js';
 import { formatTable, percent } from './table.js';
@@ -146,7 +146,7 @@ export async function runGrid(runs: StudyRun[], runTraining: RunTraining, progre
     progress.onStart?.(run, index, runs.length);
     const started = Date.now();
     const trained = await runTraining(run.config);
-    const log = readCollapseLog(join(run.config.workDir, 'collapse.jsonl'));
+    const log = latestAttempt(readCollapseLog(join(run.config.workDir, 'collapse.jsonl')));
     const result: RunResult = {
       id: run.id,
       norm: run.norm,
@@ -206,7 +206,7 @@ export async function writeGridReport(studyDir: string, runs: StudyRun[], result
   const plotsDir = join(studyDir, 'plots');
   const byId = new Map(results.map((r) => [r.id, r]));
   const finished = runs.filter((r) => byId.has(r.id));
-  const logs = new Map(finished.map((r) => [r.id, readCollapseLog(join(r.config.workDir, 'collapse.jsonl'))]));
+  const logs = new Map(finished.map((r) => [r.id, latestAttempt(readCollapseLog(join(r.config.workDir, 'collapse.jsonl')))]));
   const stages = observedStages(finished.map((r) => byId.get(r.id)!.finalCollapse));
   const thresholds = finished.map((r) => byId.get(r.id)!.finalCollapse?.thresholds).find((t) => t !== undefined);
   const md: string[] = [`# ${options.title}`, '', ...options.setup.map((l) => `- ${l}`)];

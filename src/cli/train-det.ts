@@ -61,9 +61,17 @@ async function main(args: readonly string[]): Promise<number> {
   };
 
   let stopSignal: NodeJS.Signals | null = null;
+  let progressStart: { at: number; done: number } | null = null;
   const reporter: JobReporter = {
     info,
-    progress: (done, total, eta) => bar?.update(done, total, eta),
+    progress: (done, total) => {
+      if (bar === null) return;
+      // eta from the speed since the first iteration seen by this process (a resumed run starts mid-way)
+      const now = performance.now();
+      if (progressStart === null) progressStart = { at: now, done };
+      const rate = done > progressStart.done ? (now - progressStart.at) / 1000 / (done - progressStart.done) : null;
+      bar.update(done, total, rate === null ? null : rate * (total - done));
+    },
     trainerReady: (trainer) => {
       const onSignal = (signal: NodeJS.Signals): void => {
         if (stopSignal !== null) {

@@ -1,4 +1,4 @@
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type * as tf from '@tensorflow/tfjs-core';
 import { collapseLogEntry, type CollapseLogEntry } from '../analysis/collapse-log.js';
@@ -125,14 +125,14 @@ export async function runTraining(config: Config, options: Partial<JobOptions> =
   const workDir = config.workDir;
   let lastCollapse: CollapseReport | null = null;
 
-  const evaluate = async (iteration: number): Promise<EvaluationResult> => {
+  const evaluate = async (iteration: number, tag = `iter${iteration}`): Promise<EvaluationResult> => {
     const r = await evaluateDetector(model, valLoader.batches(), gt, {
       toTensor,
       categoryIdOf: (label) => data.val.labelToCategoryId(label),
       outDir: join(workDir, 'eval'),
-      tag: `iter${iteration}`,
+      tag,
     });
-    reporter.info(`evaluation at iteration ${iteration}: ${r.images} images in ${r.seconds.toFixed(1)} s`);
+    reporter.info(`evaluation (${tag}): ${r.images} images in ${r.seconds.toFixed(1)} s`);
     for (const line of summaryLines(r.result.params, r.result.stats)) reporter.info(line);
     return r;
   };
@@ -150,10 +150,11 @@ export async function runTraining(config: Config, options: Partial<JobOptions> =
       if (ckpt === null) throw new InputError(`${join(workDir, 'checkpoints')}: no checkpoint to evaluate (train first or pass --resume PATH)`);
       loadModelWeights(ckpt, model);
       reporter.info(`evaluating ${ckpt}`);
-      const r = await evaluate(-1);
+      const r = await evaluate(-1, basename(ckpt));
       await collapse(-1);
       const report = lastCollapse as CollapseReport | null;
       if (report !== null) reporter.info(formatCollapseTable(report, `collapsed filters per stage (${ckpt})`));
+      reporter.info(mapLine(r.stats));
       return finish(r.stats, 0, false, ckpt, report);
     }
 
@@ -198,13 +199,17 @@ export async function runTraining(config: Config, options: Partial<JobOptions> =
     const finalCollapse = lastCollapse as CollapseReport | null;
     if (finalCollapse !== null) reporter.info(formatCollapseTable(finalCollapse, `collapsed filters per stage at iteration ${result.iteration}`));
     if (result.finalEval !== null) {
-      reporter.info(`mAP ${(result.finalEval.AP! * 100).toFixed(1)}  AP50 ${(result.finalEval.AP50! * 100).toFixed(1)}  (${config.data.valSplit}, ${data.val.images.length} images)`);
+      reporter.info(mapLine(result.finalEval));
     }
     return finish(result.finalEval, result.iteration, false, result.lastCheckpoint, finalCollapse);
   } finally {
     optimizer.dispose();
     model.dispose();
     await Promise.all([trainLoader.close(), valLoader.close()]);
+  }
+
+  function mapLine(stats: Record<string, number>): string {
+    return `mAP ${(stats.AP! * 100).toFixed(1)}  AP50 ${(stats.AP50! * 100).toFixed(1)}  (${config.data.valSplit}, ${data.val.images.length} images)`;
   }
 
   function finish(

@@ -100,17 +100,20 @@ export function conv2dInputGrad(
       for (let rw = 0; rw < sw; rw++) {
         const a = phaseAxis(rh, top, sh, kh, h, oh);
         const b = phaseAxis(rw, left, sw, kw, wd, ow);
+        // A phase with no rows (input smaller than the stride) or no taps contributes zeros. No zero-size
+        // tensors are ever made: wasm kernels write out of bounds on them.
         let phase: tf.Tensor4D;
-        if (a.taps === 0 || b.taps === 0) {
-          phase = tf.zeros([n, a.count, b.count, cin]);
+        if (a.taps === 0 || b.taps === 0 || a.count === 0 || b.count === 0) {
+          phase = tf.zeros([n, lh, lw, cin]);
         } else {
           const sub = tf.stridedSlice(w, [a.k0, b.k0, 0, 0], w.shape, [sh, sw, 1, 1]) as tf.Tensor4D;
           const filter = tf.transpose(tf.reverse(sub, [0, 1]), [0, 1, 3, 2]) as tf.Tensor4D; // [Mh, Mw, Cout, Cin]
           const dyp = padOrCrop(dy, a.before, a.after, b.before, b.after);
           phase = tf.conv2d(dyp, filter, 1, 'valid');
+          if (sh * sw === 1) return phase;
+          phase = padOrCrop(phase, 0, lh - a.count, 0, lw - b.count);
         }
-        if (sh * sw === 1) return phase;
-        cols.push(padOrCrop(phase, 0, lh - a.count, 0, lw - b.count));
+        cols.push(phase);
       }
       // [N, Lh, Lw, sw, Cin] -> [N, Lh, Lw*sw, Cin]
       rows.push(sw === 1 ? cols[0]! : (tf.reshape(tf.stack(cols, 3), [n, lh, lw * sw, cin]) as tf.Tensor4D));
