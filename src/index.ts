@@ -57,7 +57,7 @@ export {
   type TargetConfig,
   type AssignOptions,
 } from './boxes/targets.js';
-export { nms, batchedNms } from './boxes/nms.js';
+export { nms, batchedNms, PER_CLASS_NMS_ABOVE, type BatchedNmsMethod } from './boxes/nms.js';
 export {
   sigmoidFocalLoss,
   boxRegressionLoss,
@@ -73,8 +73,75 @@ export {
   postprocessDetections,
   resizeBoxesToOriginal,
   unscaleBoxes,
-  xyxyToXywh,
   type LevelOutputs,
   type Detections,
   type PostprocessConfig,
 } from './model/postprocess.js';
+// COCO evaluation (pycocotools-exact), results JSON and reports. (xyxyToXywh comes from model/postprocess.)
+export {
+  cocoEvaluate,
+  evaluateImages,
+  accumulate,
+  summarize,
+  perCategory,
+  resolveParams,
+  defaultParams,
+  type GroundTruthSet,
+  type GtColumns,
+  type DetectionSet,
+  type EvalParams,
+  type CocoEvalResult,
+  type CategoryResult,
+  type Accumulation,
+} from './eval/cocoeval.js';
+export { readGroundTruth, readDetections, groundTruthFromJson, detectionsFromJson, type LoadedGroundTruth } from './eval/coco-json.js';
+export { type CocoDetection, detectionsForImage, toDetectionSet, formatResultsJson, writeResultsJson } from './eval/results.js';
+export { summaryLines, perCategoryTable, evalReport, formatReportJson, type EvalReport } from './eval/report.js';
+// Networks (norm layers, ResNet, FPN, RetinaNet head and detector) and weights.
+export { BatchNorm, PsBatchNorm, FrozenBatchNorm, makeNorm, DEFAULT_NORM_OPTIONS, type NormLayer, type NormOptions } from './model/norm.js';
+export { Conv2d, type Conv2dOptions, type ConvInit } from './model/conv.js';
+export { maxPool3x3s2, upsampleNearestTo } from './model/ops.js';
+export { ResNet, Stem, BasicBlock, Bottleneck, ResStage, RESNET_LAYOUT, scaledWidth, type ResNetOptions, type NormSpec, type BackboneFeatures, type ForwardContext } from './model/resnet.js';
+export { Fpn, type FpnOptions, type PyramidFeatures } from './model/fpn.js';
+export { RetinaNetHead, type RetinaNetHeadOptions } from './model/retinanet-head.js';
+export { RetinaNet, featureSide, type RetinaNetOutputs, type ForwardOptions, type RetinaNetSettings, type ImageTargets, type LossOptions } from './model/retinanet.js';
+export { buildRetinaNet, buildBackbone, normSpecOf } from './model/build.js';
+export { parseSafetensors, readSafetensors, serializeSafetensors, writeSafetensors, type SafetensorsFile, type StoredTensor, type TensorToWrite, type SafetensorsDType } from './weights/safetensors.js';
+export { loadTorchvisionWeights, toTorchvisionTensors, namedTensors, torchvisionNames, type TorchvisionLayout, type LoadReport, type LoadOptions } from './weights/torchvision.js';
+export {
+  CollapseProbe, buildReport, compareDead, DEFAULT_THRESHOLDS,
+  type CollapseReport, type CollapseThresholds, type SiteCollapse, type StageCollapse, type StageRevival,
+} from './analysis/collapse.js';
+export { measureCollapse, recordCollapse, type ProbeableModel } from './analysis/measure.js';
+export { appendCollapseLog, readCollapseLog, collapseLogEntry, latestAttempt, type CollapseLogEntry } from './analysis/collapse-log.js';
+export { formatCollapseTable, formatRevivalTable } from './analysis/table.js';
+export { lineChartSvg, barChartSvg, svgToPng, writeChart, type LineChartSpec, type BarChartSpec } from './analysis/plots.js';
+export {
+  expandGrid, runGrid, writeGridReport, runRevival, writeRevivalReport,
+  type GridSpec, type StudyRun, type RunResult, type RunTraining, type TrainingResult, type RevivalResult,
+} from './analysis/study.js';
+// Inference, drawing, norm folding and the deploy model.
+export { drawDetections, detectionsSvg, classColour, type ImageDetections, type DrawOptions } from './infer/draw.js';
+export { runInference, prepareImage, imagesToTensor, toOriginal, toCocoResults, filterScore, type Detector, type InferOptions, type InferSummary, type PreparedImage } from './infer/run.js';
+export { listImages, IMAGE_EXTENSIONS, type ImageInput } from './infer/inputs.js';
+export { loadDetector, resolveModelSource, checkpointConfig, categoriesOf, type LoadedDetector, type LoadDetectorOptions, type ModelSource } from './infer/load.js';
+export { detectionsFromHeads, type DetectConfig } from './infer/detect.js';
+export { COCO_CATEGORIES, defaultCategories } from './infer/coco-categories.js';
+export { foldNormIntoConv, applyNormAtInference, type NormAtInference, type FoldedConv } from './model/fold.js';
+export { foldState, normNameOf, normConstantsOf, deploySpecOf, type NamedTensors, type NormConstants } from './export/fold-state.js';
+export { DeployRetinaNet, loadDeployModel, requiredConvs, type DeploySpec, type DeployWeights, type HeadOutputs } from './export/runtime.js';
+export { writeTfjsDeployModel, readTfjsDeployModel, SHARD_BYTES, type DeployModelJson } from './export/tfjs-format.js';
+export { exportDeployModel } from './export/export.js';
+// Training: optimizers, schedules, the loop, checkpoints, evaluation of a split, the train-det job.
+export { Optimizer, paramGroups, globalNorm, clipGradients, type OptimizerSettings, type OptimizerState, type ParamGroup, type GradMap } from './train/optimizer.js';
+export { learningRate, scaledBaseLr, warmupMultiplier, type ScheduleSettings } from './train/schedule.js';
+export {
+  Trainer, NonFiniteLossError, formatLogLine, formatDuration,
+  type BatchSource, type LossFn, type IterationRecord, type TrainerHooks, type TrainerParts, type TrainResult,
+} from './train/trainer.js';
+export {
+  saveCheckpoint, loadCheckpoint, loadModelWeights, latestCheckpoint, listCheckpoints, resolveResume, checkpointName,
+  CHECKPOINT_FORMAT, type TrainingState,
+} from './train/checkpoint.js';
+export { evaluateDetector, toOriginalPixels, type Detector as SplitDetector, type EvaluationResult, type EvaluateOptions } from './train/evaluate.js';
+export { runTraining, type JobOptions, type JobReporter, type JobResult } from './train/job.js';

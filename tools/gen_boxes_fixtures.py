@@ -10,6 +10,7 @@ Large inputs (logits, deltas) are not stored: both sides build them from the sam
 import hashlib
 import json
 import math
+import os
 import types
 
 import torch
@@ -63,6 +64,7 @@ for (h, w, fs) in [
     (320, 320, [(40, 40), (20, 20), (10, 10), (5, 5), (3, 3)]),
     (96, 128, [(12, 16), (6, 8), (3, 4), (2, 2), (1, 1)]),
     (64, 64, [(8, 8), (4, 4), (2, 2), (1, 1), (1, 1)]),
+    (800, 1216, [(100, 152), (50, 76), (25, 38), (13, 19), (7, 10)]),  # a COCO training batch
 ]:
     anchors, gen = anchors_for(h, w, fs)
     counts = [fh * fw * 9 for fh, fw in fs]
@@ -186,6 +188,64 @@ out["postprocess"] = {
     "detectionsPerImage": 30,
     "boxes": f32list(dets["boxes"]), "scores": f32list(dets["scores"]), "labels": dets["labels"].tolist(),
 }
+
+# a 320 x 320 batch, 5 classes, top-1000 per level: over 1000 boxes reach batched_nms (its per-class path on CPU)
+fs320 = [(40, 40), (20, 20), (10, 10), (5, 5), (3, 3)]
+anchors320, _ = anchors_for(320, 320, fs320)
+A320, K320 = anchors320.shape[0], 5
+counts320 = [h * w * 9 for h, w in fs320]
+split320 = lambda t: list(t.split(counts320))  # noqa: E731
+ns320 = types.SimpleNamespace(score_thresh=0.05, topk_candidates=1000, nms_thresh=0.5, detections_per_img=100,
+                              box_coder=det_utils.BoxCoder((1.0, 1.0, 1.0, 1.0)))
+logits320 = formula_logits(A320 * K320).reshape(A320, K320)
+deltas320 = formula_deltas(A320 * 4).reshape(A320, 4)
+dets320 = RetinaNet.postprocess_detections(
+    ns320, {"cls_logits": [x[None] for x in split320(logits320)], "bbox_regression": [x[None] for x in split320(deltas320)]},
+    [split320(anchors320)], [(300, 310)])[0]
+out["postprocess320"] = {
+    "numClasses": K320, "imageSize": [300, 310], "featureSizes": fs320, "scoreThreshold": 0.05, "topkCandidates": 1000,
+    "nmsThreshold": 0.5, "detectionsPerImage": 100,
+    "boxes": f32list(dets320["boxes"]), "scores": f32list(dets320["scores"]), "labels": dets320["labels"].tolist(),
+}
+
+# --- real COCO boxes (coco-mini train): matched_idxs at training resolution ---------------------------------------
+COCO_MINI = os.environ.get("PSDET_COCO_MINI", os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "coco-mini"))
+ann_path = os.path.join(COCO_MINI, "annotations", "instances_train2017.json")
+if os.path.exists(ann_path):
+    with open(ann_path) as fh:
+        coco = json.load(fh)
+    by_image = {}
+    for a in coco["annotations"]:
+        by_image.setdefault(a["image_id"], []).append(a)
+    images = sorted(coco["images"], key=lambda im: im["id"])
+    crowd_ids = sorted({a["image_id"] for a in coco["annotations"] if a["iscrowd"]})
+    chosen = [im for im in images if im["id"] in by_image][:3] + [im for im in images if im["id"] in crowd_ids[:2]]
+    real = []
+    for im in chosen:
+        h, w = im["height"], im["width"]
+        scale = min(800 / min(h, w), 1333 / max(h, w))
+        nh, nw = math.floor(h * scale), math.floor(w * scale)
+        ph, pw = math.ceil(nh / 32) * 32, math.ceil(nw / 32) * 32
+        p3 = (ph // 8, pw // 8)
+        fs = [p3, (ph // 16, pw // 16), (ph // 32, pw // 32)]
+        fs.append(((fs[2][0] + 1) // 2, (fs[2][1] + 1) // 2))
+        fs.append(((fs[3][0] + 1) // 2, (fs[3][1] + 1) // 2))
+        ratio = torch.tensor([nw / w, nh / h, nw / w, nh / h], dtype=torch.float32)
+        plain = [a for a in by_image[im["id"]] if not a["iscrowd"] and a["bbox"][2] > 0 and a["bbox"][3] > 0]
+        crowd = [a for a in by_image[im["id"]] if a["iscrowd"]]
+        xyxy = lambda anns: (torch.tensor([[a["bbox"][0], a["bbox"][1], a["bbox"][0] + a["bbox"][2], a["bbox"][1] + a["bbox"][3]]  # noqa: E731
+                                           for a in anns], dtype=torch.float32).reshape(-1, 4) * ratio)
+        boxes = xyxy(plain)
+        anchors_im, _ = anchors_for(ph, pw, fs)
+        matched = det_utils.Matcher(0.5, 0.4, True)(box_ops.box_iou(boxes, anchors_im))
+        nonbg = torch.where(matched != -1)[0]
+        real.append({
+            "imageId": im["id"], "paddedSize": [ph, pw], "featureSizes": fs, "boxes": f32list(boxes),
+            "crowdBoxes": f32list(xyxy(crowd)), "numAnchors": anchors_im.shape[0],
+            # matched_idxs is mostly -1: store the other entries as (anchor, value) pairs
+            "nonBackground": [[int(i), int(matched[i])] for i in nonbg],
+        })
+    out["cocoMini"] = real
 
 with open("test/fixtures/boxes_torchvision.json", "w") as fh:
     json.dump(out, fh, separators=(",", ":"))

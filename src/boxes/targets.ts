@@ -66,6 +66,14 @@ export function assignTargets(
   const numAnchors = numBoxes(anchors, 'anchors');
   const numGt = numBoxes(gt.boxes, 'gt.boxes');
   if (gt.labels.length !== numGt) throw new Error(`assignTargets: ${numGt} boxes but ${gt.labels.length} labels`);
+  for (let g = 0; g < numGt; g++) {
+    const [x1, y1, x2, y2] = gt.boxes.subarray(4 * g, 4 * g + 4);
+    // A box of zero width or height overlaps no anchor, and its encoded deltas would be log(0): torchvision refuses
+    // such boxes too. The data pipeline drops them; reaching here is a bug upstream.
+    if (!(x2! > x1! && y2! > y1!)) {
+      throw new Error(`assignTargets: ground-truth box ${g} [${x1}, ${y1}, ${x2}, ${y2}] must have positive width and height`);
+    }
+  }
 
   const matchedIdxs =
     numGt === 0

@@ -26,11 +26,14 @@ export function batchToTensor(
   if (n === 0) throw new RangeError('batchToTensor: empty batch');
   if (mean.length !== 3 || std.length !== 3) throw new RangeError('batchToTensor: mean and std need 3 values (RGB)');
   const rowFloats = pw * 3;
-  const buffer = new Float32Array(n * ph * rowFloats);
-  // Padding value 255 * mean[c], written once as one pixel and doubled across the buffer (native copies).
+  // Every element is written exactly once below, so the buffer need not be zeroed first.
+  const bytes = Buffer.allocUnsafe(n * ph * rowFloats * 4);
+  const buffer = new Float32Array(bytes.buffer, bytes.byteOffset, n * ph * rowFloats);
+  // Padding value 255 * mean[c]: one padded row of it, copied where padding goes (native copies).
   const padPixel = Float32Array.of(255 * mean[0]!, 255 * mean[1]!, 255 * mean[2]!);
-  buffer.set(padPixel, 0);
-  for (let filled = 3; filled < buffer.length; filled *= 2) buffer.copyWithin(filled, 0, Math.min(filled, buffer.length - filled));
+  const padRow = new Float32Array(rowFloats);
+  padRow.set(padPixel, 0);
+  for (let filled = 3; filled < rowFloats; filled *= 2) padRow.copyWithin(filled, 0, Math.min(filled, rowFloats - filled));
   for (let i = 0; i < n; i++) {
     const s = batch.samples[i]!;
     if (s.height > ph || s.width > pw) {
@@ -44,8 +47,13 @@ export function batchToTensor(
     if (s.width === pw) {
       buffer.set(s.pixels, base); // contiguous rows: one native uint8 -> float32 copy
     } else {
-      for (let y = 0; y < s.height; y++) buffer.set(s.pixels.subarray(y * srcRow, (y + 1) * srcRow), base + y * rowFloats);
+      const tail = padRow.subarray(0, rowFloats - srcRow);
+      for (let y = 0; y < s.height; y++) {
+        buffer.set(s.pixels.subarray(y * srcRow, (y + 1) * srcRow), base + y * rowFloats);
+        buffer.set(tail, base + y * rowFloats + srcRow);
+      }
     }
+    for (let y = s.height; y < ph; y++) buffer.set(padRow, base + y * rowFloats);
   }
   return tf.tidy(() => {
     const raw = tf.tensor4d(buffer, [n, ph, pw, 3], 'float32');

@@ -10,8 +10,9 @@ import { InputError } from '../util/errors.js';
  *   dropped.
  * - EXIF orientation is NOT applied: COCO boxes are in stored-pixel orientation, and so are our images.
  * - Resize: the shorter side becomes `minSize` unless the longer side would then exceed `maxSize`, in which case
- *   the longer side becomes `maxSize`; the other side is rounded to the nearest integer. Bilinear (libvips'
- *   `linear` kernel; when shrinking, libvips widens the kernel over the shrink factor, i.e. antialiased).
+ *   the longer side becomes `maxSize`; the other side is rounded to the nearest integer. Bilinear: enlarging
+ *   (COCO at 800) equals torchvision's `interpolate(bilinear, align_corners=False)` up to uint8 rounding;
+ *   shrinking uses libvips' linear kernel widened over the shrink factor (antialiased).
  * - Boxes are scaled per axis by (new size / original size), exactly as the image.
  */
 
@@ -66,9 +67,10 @@ export async function decodeImage(req: DecodeRequest): Promise<DecodedImage> {
     const code = (err as NodeJS.ErrnoException).code;
     throw new InputError(`${req.path}: ${code === 'ENOENT' ? 'image file not found' : `cannot read image file (${code ?? (err as Error).message})`}`);
   }
-  // No autoOrient: pixels stay in stored orientation, whatever the EXIF tag says. failOn 'error' would let
-  // truncated JPEGs through with grey bottoms; 'warning' (sharp's default) rejects them.
-  const image = sharp(bytes, { failOn: 'warning', autoOrient: false });
+  // No autoOrient: pixels stay in stored orientation, whatever the EXIF tag says. failOn 'truncated': a truncated
+  // file is an error (libjpeg would fill the rest with grey), while libjpeg's harmless warnings, such as the
+  // "extraneous bytes before marker" a few COCO images carry, are not (PIL reads those too).
+  const image = sharp(bytes, { failOn: 'truncated', autoOrient: false });
   let meta: sharp.Metadata;
   try {
     meta = await image.metadata();
@@ -83,20 +85,15 @@ export async function decodeImage(req: DecodeRequest): Promise<DecodedImage> {
     );
   }
   const size = resizedSize(storedHeight, storedWidth, req.minSize, req.maxSize);
-  let pipeline = image;
-  if (size.width !== storedWidth || size.height !== storedHeight) {
-    pipeline = pipeline.resize(size.width, size.height, { kernel: 'linear', fit: 'fill' });
-  }
-  if (req.flip) pipeline = pipeline.flop();
-  let out: { data: Buffer; info: sharp.OutputInfo };
+  const enlarge = size.width >= storedWidth && size.height >= storedHeight && (size.width > storedWidth || size.height > storedHeight);
+  let data: Buffer;
   try {
-    out = await pipeline.removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
+    data = enlarge
+      ? await enlargeBilinear(image, storedWidth, storedHeight, size.width, size.height, req.flip)
+      : await shrinkOrCopy(image, storedWidth, storedHeight, size.width, size.height, req.flip);
   } catch (err) {
+    if (err instanceof InputError) throw new InputError(`${req.path}: ${err.message}`);
     throw new InputError(`${req.path}: cannot decode image (${oneLine(err)})`);
-  }
-  const { data, info } = out;
-  if (info.channels !== 3 || info.width !== size.width || info.height !== size.height) {
-    throw new InputError(`${req.path}: decoded to ${info.width}x${info.height}x${info.channels}, expected ${size.width}x${size.height}x3`);
   }
   return {
     pixels: new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
@@ -106,6 +103,60 @@ export async function decodeImage(req: DecodeRequest): Promise<DecodedImage> {
     originalWidth: storedWidth,
     flipped: req.flip,
   };
+}
+
+/** Decoded RGB bytes of `pipeline`, checked to have 3 channels and the given size. */
+async function rgb(pipeline: sharp.Sharp, width: number, height: number): Promise<Buffer> {
+  const { data, info } = await pipeline.removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
+  if (info.channels !== 3 || info.width !== width || info.height !== height || data.length !== width * height * 3) {
+    throw new InputError(`decoded to ${info.width}x${info.height}x${info.channels}, expected ${width}x${height}x3 bytes`);
+  }
+  return data;
+}
+
+/**
+ * Shrinking (or keeping the size): libvips' resize with the linear kernel. Its sampling grid is pixel-centre
+ * aligned and, when shrinking, the kernel is widened over the shrink factor (antialiased, like torchvision's
+ * `interpolate(..., antialias=True)` and PIL).
+ */
+async function shrinkOrCopy(image: sharp.Sharp, w: number, h: number, outW: number, outH: number, flip: boolean): Promise<Buffer> {
+  let p = image;
+  if (outW !== w || outH !== h) p = p.resize(outW, outH, { kernel: 'linear', fit: 'fill' });
+  if (flip) p = p.flop();
+  return rgb(p, outW, outH);
+}
+
+/**
+ * Enlarging: bilinear interpolation on the pixel-centre grid, exactly torchvision's
+ * `interpolate(mode='bilinear', align_corners=False)`: output pixel X samples input x = (X + 0.5) / s - 0.5,
+ * clamped at the edges. (libvips' own resize enlarges on a grid shifted by half an output pixel, which would move
+ * the content against the scaled boxes.) Two libvips passes: decode with a 1-pixel replicated border (the edge
+ * clamp), then an affine map X = s * (x' - 1) + (s - 1) / 2 on the bordered image; the top-left outW x outH of its
+ * output is the result.
+ */
+async function enlargeBilinear(image: sharp.Sharp, w: number, h: number, outW: number, outH: number, flip: boolean): Promise<Buffer> {
+  const bordered = await rgb(image.extend({ top: 1, bottom: 1, left: 1, right: 1, extendWith: 'copy' }), w + 2, h + 2);
+  const sx = outW / w;
+  const sy = outH / h;
+  // A flip of the (symmetrically bordered) input commutes with the centre-aligned map: flop it first.
+  let p = sharp(bordered, { raw: { width: w + 2, height: h + 2, channels: 3 } }).affine([sx, 0, 0, sy], {
+    interpolator: sharp.interpolators.bilinear,
+    idx: -1,
+    idy: -1,
+    odx: (sx - 1) / 2,
+    ody: (sy - 1) / 2,
+  });
+  if (flip) p = p.flop();
+  const { data: full, info } = await p.raw().toBuffer({ resolveWithObject: true });
+  if (info.channels !== 3 || info.width < outW || info.height < outH) {
+    throw new InputError(`resized to ${info.width}x${info.height}x${info.channels}, expected at least ${outW}x${outH}x3`);
+  }
+  if (info.width === outW) return full.subarray(0, outW * outH * 3);
+  const out = Buffer.allocUnsafe(outW * outH * 3);
+  const rowIn = info.width * 3;
+  const rowOut = outW * 3;
+  for (let y = 0; y < outH; y++) full.copy(out, y * rowOut, y * rowIn, y * rowIn + rowOut);
+  return out;
 }
 
 /**

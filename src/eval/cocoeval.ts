@@ -170,7 +170,7 @@ export interface ImageEvaluation {
   dtOffset: Int32Array;
   /** Score of each kept detection `[P]`. */
   dtScore: Float64Array;
-  /** Per area range a and IoU threshold t, the flags of each kept detection `[A, T, P]`: bit 0 matched, bit 1 ignored. */
+  /** Flags of each kept detection per area range a and IoU threshold t `[P, A, T]`: bit 0 matched, bit 1 ignored. */
   dtFlags: Uint8Array;
   /** Count of non-ignored ground truth per (cell, area range) `[K * I, A]`. */
   gtNonIgnored: Int32Array;
@@ -284,6 +284,7 @@ function sortByScoreDesc(idx: Int32Array, n: number, score: Float64Array): void 
  * threshold. Detections on images or categories outside `params` are left out, as are ground-truth boxes.
  */
 export function evaluateImages(gt: GroundTruthSet, dt: DetectionSet, params: EvalParams): ImageEvaluation {
+  checkDetections(dt);
   const p = params;
   const I = p.imgIds.length;
   const numCatIds = p.catIds.length;
@@ -299,13 +300,17 @@ export function evaluateImages(gt: GroundTruthSet, dt: DetectionSet, params: Eva
   const dtGroups = groupByKey(cellKeys(dt.imageId, dt.categoryId, imgIndex, catIndex), I * numCatIds);
 
   const numCells = K * I;
-  // Upper bound on kept detections: every evaluated detection.
-  let bound = 0;
-  for (let c = 0; c < numCells; c++) {
-    const [lo, hi] = cellRange(dtGroups.start, c, I, numCatIds, p.useCats);
-    bound += Math.min(hi - lo, maxDet);
-  }
+  // A cell spans one (image, category) key, or all categories of an image without useCats.
+  const keySpan = p.useCats ? 1 : numCatIds;
+  const AT = A * T;
+  // Each cell keeps min(its detections, maxDet); positions are laid out cell after cell (c = k * I + i), so the
+  // detections of one category are contiguous and in image order, as accumulate() concatenates them.
   const dtOffset = new Int32Array(numCells + 1);
+  for (let c = 0; c < numCells; c++) {
+    const key = cellKey(c, I, numCatIds, p.useCats);
+    dtOffset[c + 1] = dtOffset[c]! + Math.min(dtGroups.start[key + keySpan]! - dtGroups.start[key]!, maxDet);
+  }
+  const bound = dtOffset[numCells]!;
   const dtScore = new Float64Array(bound);
   const dtFlags = new Uint8Array(A * T * bound);
   const gtNonIgnored = new Int32Array(numCells * A);
@@ -318,16 +323,25 @@ export function evaluateImages(gt: GroundTruthSet, dt: DetectionSet, params: Eva
   let perm = new Int32Array(16);
   let gtIg = new Uint8Array(16);
   let gtMatched = new Uint8Array(16);
-  const thresholds = p.iouThrs.map((t) => Math.min(t, 1 - 1e-10));
+  const thresholds = Float64Array.from(p.iouThrs, (t) => Math.min(t, 1 - 1e-10));
+  const areaLo = Float64Array.from(p.areaRng, (r) => r[0]);
+  const areaHi = Float64Array.from(p.areaRng, (r) => r[1]);
 
-  let pos = 0;
-  for (let c = 0; c < numCells; c++) {
-    dtOffset[c] = pos;
-    const [gLo, gHi] = cellRange(gtGroups.start, c, I, numCatIds, p.useCats);
-    const [dLo, dHi] = cellRange(dtGroups.start, c, I, numCatIds, p.useCats);
-    const G = gHi - gLo;
-    const allD = dHi - dLo;
-    if (G === 0 && allD === 0) continue;
+  // Cells are visited image by image (grouping-key order), which reads the detections nearly sequentially.
+  for (let i = 0; i < I; i++) {
+    for (let k = 0; k < K; k++) {
+      evaluateCell(k * I + i, (p.useCats ? i * numCatIds + k : i * numCatIds));
+    }
+  }
+  return { params: p, numCats: K, numImages: I, dtOffset, dtScore, dtFlags, gtNonIgnored };
+
+  function evaluateCell(c: number, key: number): void {
+    const pos = dtOffset[c]!;
+    const gLo = gtGroups.start[key]!;
+    const G = gtGroups.start[key + keySpan]! - gLo;
+    const dLo = dtGroups.start[key]!;
+    const allD = dtGroups.start[key + keySpan]! - dLo;
+    if (G === 0 && allD === 0) return;
 
     // Sort positions within the cell (its list order: input order, or category by category without useCats),
     // so ties keep list order as pycocotools' mergesort does.
@@ -354,8 +368,24 @@ export function evaluateImages(gt: GroundTruthSet, dt: DetectionSet, params: Eva
 
     for (let d = 0; d < D; d++) dtScore[pos + d] = dt.score[dtIdx[d]!]!;
 
+    if (G === 0) {
+      // No ground truth: nothing matches; a detection is ignored exactly when its area is out of range.
+      for (let d = 0; d < D; d++) {
+        const db = dtIdx[d]! * 4;
+        const area = dt.bbox[db + 2]! * dt.bbox[db + 3]!;
+        for (let a = 0; a < A; a++) {
+          if (area < areaLo[a]! || area > areaHi[a]!) {
+            const base = (pos + d) * AT + a * T;
+            for (let t = 0; t < T; t++) dtFlags[base + t] = IGNORED;
+          }
+        }
+      }
+      return;
+    }
+
     for (let a = 0; a < A; a++) {
-      const [lo, hi] = p.areaRng[a]!;
+      const lo = areaLo[a]!;
+      const hi = areaHi[a]!;
       // GT ignore flags, then a stable order with non-ignored GT first.
       let nonIgnored = 0;
       for (let g = 0; g < G; g++) {
@@ -379,7 +409,7 @@ export function evaluateImages(gt: GroundTruthSet, dt: DetectionSet, params: Eva
       }
 
       for (let t = 0; t < T; t++) {
-        const flagBase = (a * T + t) * bound + pos;
+        const flagBase = pos * AT + a * T + t;
         gtMatched.fill(0, 0, G);
         for (let d = 0; d < D; d++) {
           let flags = 0;
@@ -410,25 +440,37 @@ export function evaluateImages(gt: GroundTruthSet, dt: DetectionSet, params: Eva
             const area = dt.bbox[db + 2]! * dt.bbox[db + 3]!;
             if (area < lo || area > hi) flags |= IGNORED;
           }
-          dtFlags[flagBase + d] = flags;
+          dtFlags[flagBase + d * AT] = flags;
         }
       }
     }
-    pos += D;
   }
-  dtOffset[numCells] = pos;
-  return { params: p, numCats: K, numImages: I, dtOffset, dtScore, dtFlags, gtNonIgnored };
 }
 
-/** Range of grouped entries of cell `c = k * I + i` (all categories of image i when not using categories). */
-function cellRange(start: Int32Array, c: number, I: number, numCatIds: number, useCats: boolean): [number, number] {
-  if (useCats) {
-    const k = Math.floor(c / I);
-    const i = c - k * I;
-    const key = i * numCatIds + k;
-    return [start[key]!, start[key + 1]!];
+/**
+ * Detections built in code (not read from a file) are checked here: a non-finite score or box, or a negative width or
+ * height, is a RangeError naming the detection, not a silently wrong number.
+ */
+function checkDetections(dt: DetectionSet): void {
+  const n = dt.score.length;
+  if (dt.imageId.length !== n || dt.categoryId.length !== n || dt.bbox.length !== 4 * n) {
+    throw new RangeError(`detections: ${n} scores but ${dt.imageId.length} image ids, ${dt.categoryId.length} category ids, ${dt.bbox.length / 4} boxes`);
   }
-  return [start[c * numCatIds]!, start[(c + 1) * numCatIds]!];
+  for (let j = 0; j < n; j++) {
+    const w = dt.bbox[4 * j + 2]!;
+    const h = dt.bbox[4 * j + 3]!;
+    if (!Number.isFinite(dt.score[j]!)) throw new RangeError(`detection ${j}: score ${dt.score[j]} is not finite`);
+    if (!(Number.isFinite(dt.bbox[4 * j]!) && Number.isFinite(dt.bbox[4 * j + 1]!) && Number.isFinite(w) && Number.isFinite(h)) || w < 0 || h < 0) {
+      throw new RangeError(`detection ${j}: bbox [${Array.from(dt.bbox.subarray(4 * j, 4 * j + 4)).join(', ')}] is not 4 finite numbers with w, h >= 0`);
+    }
+  }
+}
+
+/** First grouping key of cell `c = k * I + i`: key `i * numCatIds + k`, or `c * numCatIds` without useCats. */
+function cellKey(c: number, I: number, numCatIds: number, useCats: boolean): number {
+  if (!useCats) return c * numCatIds;
+  const k = Math.floor(c / I);
+  return (c - k * I) * numCatIds + k;
 }
 
 /** Accumulated curves: `precision[T, R, K, A, M]`, `recall[T, K, A, M]`, -1 where a setting has no ground truth. */
@@ -440,6 +482,82 @@ export interface Accumulation {
   recall: Float64Array;
   /** Score at each recall threshold, as pycocotools' `eval['scores']` `[T, R, K, A, M]`. */
   scores: Float64Array;
+}
+
+/** Reusable buffers of {@link sortPositionsByScoreDesc}. */
+class RadixScratch {
+  keysHi = new Uint32Array(0);
+  keysLo = new Uint32Array(0);
+  a = new Int32Array(0);
+  b = new Int32Array(0);
+  readonly count = new Int32Array(256);
+  readonly bits = new Float64Array(1);
+  readonly words = new Uint32Array(this.bits.buffer);
+
+  ensure(n: number): void {
+    if (this.a.length >= n) return;
+    this.keysHi = new Uint32Array(n);
+    this.keysLo = new Uint32Array(n);
+    this.a = new Int32Array(n);
+    this.b = new Int32Array(n);
+  }
+}
+
+/**
+ * Positions `lo .. lo + n` ordered by `score` descending, ties in position order: a stable LSD radix sort on the
+ * scores' bit patterns (8 passes of 8 bits), equivalent to numpy's `argsort(-scores, kind='mergesort')` and far
+ * cheaper than a comparison sort with a callback. Returns a view of scratch memory, valid until the next call.
+ */
+function sortPositionsByScoreDesc(score: Float64Array, lo: number, n: number, s: RadixScratch): Int32Array {
+  s.ensure(n);
+  const { keysHi, keysLo, count, bits, words } = s;
+  // Key = bits of the score mapped so that unsigned ascending order is score descending.
+  // (Little-endian: words[1] holds the sign and exponent.)
+  for (let j = 0; j < n; j++) {
+    bits[0] = score[lo + j]! + 0; // -0 -> +0: numpy treats them as equal
+    let hi = words[1]!;
+    let low = words[0]!;
+    if (hi & 0x80000000) {
+      hi = ~hi >>> 0;
+      low = ~low >>> 0;
+    } else {
+      hi = (hi | 0x80000000) >>> 0;
+    }
+    // Ascending in the mapped value is ascending in score; invert for descending.
+    keysHi[j] = ~hi >>> 0;
+    keysLo[j] = ~low >>> 0;
+  }
+  let src = s.a;
+  let dst = s.b;
+  for (let j = 0; j < n; j++) src[j] = j;
+  for (let pass = 0; pass < 8; pass++) {
+    const keys = pass < 4 ? keysLo : keysHi;
+    const shift = (pass & 3) * 8;
+    count.fill(0);
+    for (let j = 0; j < n; j++) count[(keys[src[j]!]! >>> shift) & 255]!++;
+    // Skip a pass where every key has the same byte (common in the low bits of rounded scores).
+    let same = false;
+    for (let d = 0; d < 256; d++) {
+      if (count[d] === n) same = true;
+      if (count[d]! > 0) break;
+    }
+    if (same) continue;
+    let sum = 0;
+    for (let d = 0; d < 256; d++) {
+      const c = count[d]!;
+      count[d] = sum;
+      sum += c;
+    }
+    for (let j = 0; j < n; j++) {
+      const v = src[j]!;
+      dst[count[(keys[v]! >>> shift) & 255]!++] = v;
+    }
+    const t = src;
+    src = dst;
+    dst = t;
+  }
+  for (let j = 0; j < n; j++) src[j]! += lo;
+  return src.subarray(0, n);
 }
 
 /** numpy's `np.spacing(1)`. */
@@ -457,66 +575,73 @@ export function accumulate(ev: ImageEvaluation): Accumulation {
   const A = p.areaRng.length;
   const M = p.maxDets.length;
   const I = ev.numImages;
-  const P = ev.dtScore.length;
   const precision = new Float64Array(T * R * K * A * M).fill(-1);
   const recall = new Float64Array(T * K * A * M).fill(-1);
   const scores = new Float64Array(T * R * K * A * M).fill(-1);
 
   // Rank of each kept detection within its image (0 = highest score).
-  const rank = new Int32Array(P);
+  const rank = new Int32Array(ev.dtScore.length);
   for (let c = 0; c < K * I; c++) {
     for (let q = ev.dtOffset[c]!; q < ev.dtOffset[c + 1]!; q++) rank[q] = q - ev.dtOffset[c]!;
   }
   const score = ev.dtScore;
-  let order = new Int32Array(64);
+  const radix = new RadixScratch();
   let sel = new Int32Array(64);
-  let rc = new Float64Array(64);
+  let tpc = new Float64Array(64);
   let pr = new Float64Array(64);
+  const flags = ev.dtFlags;
+  let local = new Uint8Array(64 * A * T);
+  const AT = A * T;
 
   for (let k = 0; k < K; k++) {
     const lo = ev.dtOffset[k * I]!;
     const hi = ev.dtOffset[(k + 1) * I]!;
     const n = hi - lo;
-    if (order.length < n) {
-      order = new Int32Array(n);
+    if (sel.length < n) {
       sel = new Int32Array(n);
-      rc = new Float64Array(n);
+      tpc = new Float64Array(n);
       pr = new Float64Array(n);
+      local = new Uint8Array(n * AT);
     }
-    // Positions are laid out image by image, so position order is pycocotools' concatenation order.
-    for (let j = 0; j < n; j++) order[j] = lo + j;
-    const sorted = order.subarray(0, n);
-    sorted.sort((u, v) => {
-      const su = score[u]!;
-      const sv = score[v]!;
-      return su > sv ? -1 : su < sv ? 1 : u - v;
-    });
+    // Positions are laid out image by image, so position order is pycocotools' concatenation order; a stable
+    // sort by score keeps it for ties.
+    const sorted = sortPositionsByScoreDesc(score, lo, n, radix);
+    // Flags in score order, [A * T, n]: each detection's flags are read once, then every curve reads sequentially.
+    for (let j = 0; j < n; j++) {
+      const src = sorted[j]! * AT;
+      for (let at = 0; at < AT; at++) local[at * n + j] = flags[src + at]!;
+    }
 
     for (let m = 0; m < M; m++) {
       const maxDet = p.maxDets[m]!;
       let nd = 0;
+      // sel: indices into the sorted list of the detections within maxDet of their image.
       for (let j = 0; j < n; j++) {
-        const q = sorted[j]!;
-        if (rank[q]! < maxDet) sel[nd++] = q;
+        if (rank[sorted[j]!]! < maxDet) sel[nd++] = j;
       }
       for (let a = 0; a < A; a++) {
         let npig = 0;
         for (let i = 0; i < I; i++) npig += ev.gtNonIgnored[(k * I + i) * A + a]!;
         if (npig === 0) continue;
         for (let t = 0; t < T; t++) {
-          const flagBase = (a * T + t) * P;
+          const flagBase = (a * T + t) * n;
           let tp = 0;
           let fp = 0;
+          // precision tp / (fp + tp + eps); an ignored detection leaves tp and fp, hence the value, unchanged
+          // (0 / eps = 0 before the first counted one), so only counted detections divide.
+          let precisionNow = 0;
           for (let j = 0; j < nd; j++) {
-            const f = ev.dtFlags[flagBase + sel[j]!]!;
+            const f = local[flagBase + sel[j]!]!;
             if (!(f & IGNORED)) {
               if (f & MATCHED) tp++;
               else fp++;
+              precisionNow = tp / (fp + tp + EPS);
             }
-            rc[j] = tp / npig;
-            pr[j] = tp / (fp + tp + EPS);
+            tpc[j] = tp;
+            pr[j] = precisionNow;
           }
-          recall[((t * K + k) * A + a) * M + m] = nd ? rc[nd - 1]! : 0;
+          // Recall rc[j] = tp[j] / npig, computed where it is read (same division, same value).
+          recall[((t * K + k) * A + a) * M + m] = nd ? tpc[nd - 1]! / npig : 0;
           for (let j = nd - 1; j > 0; j--) {
             if (pr[j]! > pr[j - 1]!) pr[j - 1] = pr[j]!;
           }
@@ -525,10 +650,10 @@ export function accumulate(ev: ImageEvaluation): Accumulation {
           let past = false;
           for (let r = 0; r < R; r++) {
             const at = (((t * R + r) * K + k) * A + a) * M + m;
-            const idx = past ? nd : searchLeft(rc, nd, p.recThrs[r]!);
+            const idx = past ? nd : searchRecall(tpc, npig, nd, p.recThrs[r]!);
             if (idx < nd) {
               precision[at] = pr[idx]!;
-              scores[at] = score[sel[idx]!]!;
+              scores[at] = score[sorted[sel[idx]!]!]!;
             } else {
               past = true;
               precision[at] = 0;
@@ -542,13 +667,16 @@ export function accumulate(ev: ImageEvaluation): Accumulation {
   return { params: p, counts: [T, R, K, A, M], precision, recall, scores };
 }
 
-/** First index j in `[0, n)` with `values[j] >= x` (numpy `searchsorted(side='left')` on a sorted array). */
-function searchLeft(values: Float64Array, n: number, x: number): number {
+/**
+ * numpy `searchsorted(rc, x, side='left')` with `rc[j] = tp[j] / npig`: the first index j in `[0, n)` with
+ * `rc[j] >= x`, or n.
+ */
+function searchRecall(tp: Float64Array, npig: number, n: number, x: number): number {
   let lo = 0;
   let hi = n;
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
-    if (values[mid]! < x) lo = mid + 1;
+    if (tp[mid]! / npig < x) lo = mid + 1;
     else hi = mid;
   }
   return lo;
@@ -731,4 +859,13 @@ export function cocoEvaluate(gt: GroundTruthSet, dt: DetectionSet, overrides: Pa
   const params = resolveParams(gt, overrides);
   const accumulation = accumulate(evaluateImages(gt, dt, params));
   return { params, stats: summarize(accumulation), perCategory: perCategory(accumulation), accumulation };
+}
+
+/**
+ * Indices of `scores` by score descending, ties in index order (numpy `argsort(-scores, kind='mergesort')`).
+ * @param scores `[N]` finite scores.
+ * @returns `[N]` indices.
+ */
+export function argsortDescStable(scores: Float64Array): Int32Array {
+  return sortPositionsByScoreDesc(scores, 0, scores.length, new RadixScratch()).slice();
 }

@@ -46,5 +46,5 @@ export function buildRetinaNet(cfg: ModelConfig, rng: Rng = new Rng(0)): RetinaN
     priorProbability: cfg.priorProbability,
     rng,
   });
-  return new RetinaNet(backbone, fpn, head);
+  return new RetinaNet(backbone, fpn, head, cfg);
 }

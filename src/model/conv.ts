@@ -1,5 +1,4 @@
 import * as tf from '@tensorflow/tfjs-core';
-import './gradients.js';
 import { Rng } from '../util/rng.js';
 import { kaimingNormalFanOut, kaimingUniformFanIn, normalInit, uniformInit } from './init.js';
 import type { Module, NamedBuffer, NamedParam } from './module.js';

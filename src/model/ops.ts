@@ -29,30 +29,51 @@ export function upsampleNearestTo(x: tf.Tensor4D, outH: number, outW: number): t
 
 /**
  * torch's `max_pool2d(kernel 3, stride 2, padding 1)`: [N, H, W, C] -> [N, floor((H - 1) / 2) + 1, ..., C], padding
- * with -inf. Written with pad, reshape, slice and maximum (window rows 2i-1, 2i, 2i+1 = pair (2i-1, 2i) and the next
- * pair's first row) so the forward and the gradient are right on every backend (wasm's MaxPoolGrad is not).
+ * with -inf. Written with pad, reshape, slice and maximum so the forward and the gradient are right on every backend
+ * (wasm's MaxPoolGrad is not). In padded coordinates window i covers rows 2i, 2i+1, 2i+2: the max of pair i
+ * (2i, 2i+1) and the first row of pair i+1. Every slice is rank 3 with a contiguous inner run (fast on wasm).
  */
 export function maxPool3x3s2(x: tf.Tensor4D): tf.Tensor4D {
   return tf.tidy(() => {
     const [n, h, w, c] = x.shape;
     const outH = Math.floor((h - 1) / 2) + 1;
     const outW = Math.floor((w - 1) / 2) + 1;
+    const wp = 2 * outW + 2;
     // Padded length 2 * out + 2: one -inf row in front, the rest behind.
     const padded = tf.pad(x, [[0, 0], [1, 2 * outH + 1 - h], [1, 2 * outW + 1 - w], [0, 0]], -Infinity);
-    // Rows: padded index p = 2i + r, r in {0, 1}; window i covers 2i, 2i+1, 2i+2.
-    const rows = tf.reshape(padded, [n, outH + 1, 2, 2 * outW + 2, c]) as tf.Tensor5D;
-    const pairMaxRows = pairMax(rows, 2); // [n, outH + 1, Wp, c]
-    const evenRows = tf.squeeze(tf.slice(rows, [0, 1, 0, 0, 0], [-1, outH, 1, -1, -1]), [2]);
-    const byRows = tf.maximum(tf.slice(pairMaxRows, [0, 0, 0, 0], [-1, outH, -1, -1]), evenRows); // [n, outH, Wp, c]
-    const cols = tf.reshape(byRows, [n, outH, outW + 1, 2, c]) as tf.Tensor5D;
-    const pairMaxCols = pairMax(cols, 3);
-    const evenCols = tf.squeeze(tf.slice(cols, [0, 0, 1, 0, 0], [-1, -1, outW, 1, -1]), [3]);
-    return tf.maximum(tf.slice(pairMaxCols, [0, 0, 0, 0], [-1, -1, outW, -1]), evenCols) as tf.Tensor4D;
+    const byRows = windowMax(tf.reshape(padded, [n, outH + 1, 2, wp * c]), n, outH, wp * c); // [n, outH, wp * c]
+    const byCols = windowMax(tf.reshape(byRows, [n * outH, outW + 1, 2, c]), n * outH, outW, c); // [n * outH, outW, c]
+    return tf.reshape(byCols, [n, outH, outW, c]);
   });
 }
 
-/** max over an axis of size 2 as tf.maximum of the two halves (one winner on ties, as torch's max-pool gradient). */
-function pairMax(x: tf.Tensor5D, axis: number): tf.Tensor4D {
-  const [first, second] = tf.split(x, 2, axis);
-  return tf.squeeze(tf.maximum(first!, second!), [axis]) as tf.Tensor4D;
+/**
+ * pairs [b, out + 1, 2, inner] -> [b, out, inner] with out[i] = max(pairs[i][0], pairs[i][1], pairs[i + 1][0]).
+ * tf.maximum gives a tie's gradient to one side only, as torch's max-pool gradient goes to one index.
+ */
+function windowMax(pairs: tf.Tensor, b: number, out: number, inner: number): tf.Tensor3D {
+  const flat = tf.reshape(pairs, [b * (out + 1), 2, inner]) as tf.Tensor3D;
+  const first = tf.reshape(tf.slice(flat, [0, 0, 0], [-1, 1, -1]), [b, out + 1, inner]) as tf.Tensor3D;
+  const second = tf.reshape(tf.slice(flat, [0, 1, 0], [-1, 1, -1]), [b, out + 1, inner]) as tf.Tensor3D;
+  const pairMax = tf.slice(tf.maximum(first, second), [0, 0, 0], [-1, out, -1]);
+  return tf.maximum(pairMax, tf.slice(first, [0, 1, 0], [-1, out, -1]));
+}
+
+/**
+ * Sums [N, L] over L -> [N]: in chunks of `chunk` values, then chunks of the partial sums (a tree of fan-out
+ * `chunk`). Each float32 sum stays short, so
+ * the result stays close to PyTorch's (which reduces in blocks with several accumulators). wasm's Sum accumulates
+ * sequentially in float32: 2^20 terms of 0.1 come out 1e-2 relative off (the cpu backend accumulates in double).
+ */
+export function rowSumChunked(x: tf.Tensor2D, chunk = 256): tf.Tensor1D {
+  return tf.tidy(() => {
+    // Sum chunks of `chunk` values, then chunks of those partial sums, ... until one chunk is left.
+    let t: tf.Tensor2D = x;
+    while (t.shape[1] > chunk) {
+      const [n, l] = t.shape;
+      const padded = tf.pad(t, [[0, 0], [0, (chunk - (l % chunk)) % chunk]]);
+      t = tf.sum(tf.reshape(padded, [n, -1, chunk]), 2) as tf.Tensor2D;
+    }
+    return tf.sum(t, 1) as tf.Tensor1D;
+  });
 }

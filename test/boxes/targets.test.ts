@@ -65,6 +65,11 @@ describe('assignTargets', () => {
     expect(Array.from(strict.clsTargets)).toEqual([2, IGNORE, IGNORE, BACKGROUND, BACKGROUND]);
   });
 
+  it('rejects a degenerate ground-truth box, naming it', () => {
+    const gt = { boxes: new Float32Array([0, 0, 10, 10, 5, 5, 5, 9]), labels: new Int32Array([0, 1]), crowdBoxes: new Float32Array(0) };
+    expect(() => assignTargets(ANCHORS, gt, CFG)).toThrow('ground-truth box 1 [5, 5, 5, 9] must have positive width and height');
+  });
+
   it('rejects labels that do not match the boxes', () => {
     const gt = { boxes: new Float32Array(8), labels: new Int32Array(1), crowdBoxes: new Float32Array(0) };
     expect(() => assignTargets(ANCHORS, gt, CFG)).toThrow('2 boxes but 1 labels');

@@ -143,9 +143,41 @@ describe('decodeImage', () => {
       expect(err.message).toMatch(new RegExp(`^${path.replace(/[.]/g, '\\.')}: cannot decode image`));
       expect(err!.message.split('\n')).toHaveLength(1);
     }
+    // libjpeg's "extraneous bytes before marker" warning (some COCO images have it) is not an error
+    const extraneous = join(dir, 'extraneous.jpg');
+    const dqt = bytes.indexOf(Buffer.from([0xff, 0xdb])); // junk between two header markers
+    writeFileSync(extraneous, Buffer.concat([bytes.subarray(0, dqt), Buffer.from([0x12, 0x34]), bytes.subarray(dqt)]));
+    const tolerated = await decodeImage(req(extraneous, 64, 48));
+    expect(tolerated.pixels[1]).toBeGreaterThan(150); // the green of the solid image
     const copy = join(dir, 'copy.jpg');
     copyFileSync(good, copy);
     await expect(decodeImage(req(copy, 64, 50))).rejects.toThrow(`${copy}: stored image is 64x48 (w x h) but the annotation file says 64x50`);
+  });
+});
+
+describe('bilinear enlargement matches torchvision', () => {
+  interface Fixture {
+    input: { width: number; height: number };
+    cases: { minSize: number; width: number; height: number; flip: boolean; pixels: number[] }[];
+  }
+  const fixture = JSON.parse(readFileSync(new URL('./fixtures/resize_torch.json', import.meta.url), 'utf8')) as Fixture;
+
+  it('equals F.interpolate(bilinear, align_corners=False) up to uint8 rounding, flipped or not, edges included', async () => {
+    // tools/gen_resize_fixture.py: 12x9 image, pixel (x, y, c) = (37 x + 91 y + 53 c) % 256
+    const { width: w, height: h } = fixture.input;
+    const px = Buffer.alloc(w * h * 3);
+    for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) for (let c = 0; c < 3; c++) px[(y * w + x) * 3 + c] = (37 * x + 91 * y + 53 * c) % 256;
+    const path = join(tempDir(), 'pattern.png');
+    await sharp(px, { raw: { width: w, height: h, channels: 3 } }).png().toFile(path);
+    expect(fixture.cases).toHaveLength(4);
+    for (const c of fixture.cases) {
+      const out = await decodeImage({ path, expectedWidth: w, expectedHeight: h, minSize: c.minSize, maxSize: 1000, flip: c.flip });
+      expect([out.width, out.height]).toEqual([c.width, c.height]);
+      let maxDiff = 0;
+      c.pixels.forEach((v, i) => (maxDiff = Math.max(maxDiff, Math.abs(out.pixels[i]! - v))));
+      // rounding to uint8 costs up to 0.5; libvips' fixed-point bilinear adds a little
+      expect(maxDiff).toBeLessThan(1);
+    }
   });
 });
 

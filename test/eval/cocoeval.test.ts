@@ -6,6 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   accumulate,
+  argsortDescStable,
   cocoEvaluate,
   defaultIouThrs,
   defaultRecThrs,
@@ -270,9 +271,33 @@ describe('edge cases', () => {
     expect(cocoEvaluate(gt, toDetectionSet([det(1, [0, 0, 10, 10], 0.9)])).stats[0]).toBe(0);
   });
 
+  it('rejects non-finite scores and bad boxes built in code, naming the detection', () => {
+    expect(() => cocoEvaluate(oneGt, toDetectionSet([det(1, [0, 0, 10, 10], 0.9), det(1, [0, 0, 10, 10], Number.NaN)]))).toThrow('detection 1: score NaN is not finite');
+    expect(() => cocoEvaluate(oneGt, toDetectionSet([det(1, [0, 0, -1, 10], 0.9)]))).toThrow('detection 0: bbox [0, 0, -1, 10] is not 4 finite numbers with w, h >= 0');
+  });
+
   it('summarize() needs three maxDets', () => {
     const gt = makeGt([1], []);
     const acc = accumulate(evaluateImages(gt, toDetectionSet([]), resolveParams(gt, { maxDets: [10, 100] })));
     expect(() => summarize(acc)).toThrow(/at least 3 maxDets/);
+  });
+});
+
+describe('argsortDescStable', () => {
+  it('orders by score descending with ties in index order, like argsort(-s, kind="mergesort")', () => {
+    // Hand-checked: scores [0.5, 0.9, 0.5, -1, 0.9, 0, -0] -> 0.9 (1, 4), 0.5 (0, 2), 0 and -0 tie (5, 6), -1 (3).
+    expect(Array.from(argsortDescStable(new Float64Array([0.5, 0.9, 0.5, -1, 0.9, 0, -0])))).toEqual([1, 4, 0, 2, 5, 6, 3]);
+  });
+
+  it('agrees with a stable comparison sort on many tied, negative and tiny scores', () => {
+    let seed = 12345;
+    const next = (): number => {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      return seed / 2 ** 32;
+    };
+    const values = [0, -0, 1e-300, -1e-300, 0.001, 0.5, 0.999, 1, -2.5, 1e10];
+    const scores = Float64Array.from({ length: 5000 }, () => (next() < 0.5 ? values[Math.floor(next() * values.length)]! : Math.round(next() * 1000) / 1000 - 0.2));
+    const expected = Array.from(scores.keys()).sort((u, v) => (scores[u]! > scores[v]! ? -1 : scores[u]! < scores[v]! ? 1 : u - v));
+    expect(Array.from(argsortDescStable(scores))).toEqual(expected);
   });
 });

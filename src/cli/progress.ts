@@ -1,0 +1,37 @@
+import type { WriteStream } from 'node:tty';
+
+/**
+ * A one-line progress bar for a terminal: `[#######.............]  350/1500  23%  eta 0:01:12`. Log lines are
+ * printed through `print`, which clears the bar first and redraws it after.
+ */
+export class ProgressBar {
+  private line = '';
+
+  constructor(
+    private readonly stream: WriteStream,
+    private readonly width = 30,
+  ) {}
+
+  update(done: number, total: number, etaSeconds: number | null): void {
+    const fraction = total > 0 ? Math.min(1, done / total) : 0;
+    const filled = Math.round(fraction * this.width);
+    const eta = etaSeconds === null ? '' : `  eta ${formatEta(etaSeconds)}`;
+    this.line = `[${'#'.repeat(filled)}${'.'.repeat(this.width - filled)}]  ${done}/${total}  ${Math.floor(fraction * 100)}%${eta}`;
+    this.stream.write(`\r\x1b[2K${this.line}`);
+  }
+
+  /** Prints `text` on its own line above the bar. */
+  print(text: string): void {
+    this.stream.write(`\r\x1b[2K${text}\n${this.line}`);
+  }
+
+  clear(): void {
+    this.stream.write('\r\x1b[2K');
+    this.line = '';
+  }
+}
+
+function formatEta(seconds: number): string {
+  const s = Math.max(0, Math.round(seconds));
+  return `${Math.floor(s / 3600)}:${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}:${String(s % 60).padStart(2, '0')}`;
+}

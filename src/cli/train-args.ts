@@ -1,0 +1,117 @@
+import { Command, CommanderError, Option } from 'commander';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { defaultConfig } from '../config/defaults.js';
+import { parseAssignments, readConfigFile, resolveConfig } from '../config/resolve.js';
+import type { Config } from '../config/types.js';
+import { InputError } from '../util/errors.js';
+
+/** The config used when none is named: the tiny RetinaNet on the embedded shapes set. */
+export const DEFAULT_CONFIG = fileURLToPath(new URL('../../models/retinanet_r18_tiny_shapes.json', import.meta.url));
+
+/** What `train-det` was asked to do, before the config is resolved. */
+export interface TrainCommand {
+  configPath: string;
+  /** Flag overrides in precedence order (named flags, then each --set). */
+  overrides: unknown[];
+  /** null = fresh start; 'auto' = newest checkpoint of the work dir; else a checkpoint path. */
+  resume: string | null;
+  evalOnly: boolean;
+  /** Progress bar on a terminal (off with --no-progress). */
+  progress: boolean;
+}
+
+function number(flag: string): (value: string) => number {
+  return (value) => {
+    const n = Number(value);
+    if (value.trim() === '' || !Number.isFinite(n)) throw new InputError(`${flag}: expected a number, got "${value}"`);
+    return n;
+  };
+}
+
+/** The commander program (exported for --help text in docs). Parse errors throw instead of exiting. */
+export function trainProgram(): Command {
+  const program = new Command('train-det')
+    .description('Train RetinaNet; with no CONFIG, the tiny config on the embedded shapes set.')
+    .argument('[CONFIG]', 'model config (models/*.json)')
+    .addOption(new Option('--norm <kind>', 'backbone norm layer').choices(['bn', 'frozen_bn', 'psbn']))
+    .option('--data <dir>', 'COCO-layout dataset root (annotations/, train2017/, val2017/)')
+    .option('--work-dir <dir>', 'run directory (default work_dirs/<config>-<norm>)')
+    .addOption(new Option('--backend <name>', 'tfjs backend').choices(['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu']))
+    .option('--resume [auto|path]', 'continue from the newest checkpoint of the work dir, or from PATH')
+    .option('--eval-only', 'evaluate a checkpoint (the --resume one, else the newest) and exit')
+    .option('--max-iter <n>', 'solver.maxIter', number('--max-iter'))
+    .option('--lr <x>', 'solver.baseLr', number('--lr'))
+    .option('--batch-size <n>', 'solver.batchSize', number('--batch-size'))
+    .addOption(new Option('--optimizer <kind>', 'solver.optimizer').choices(['sgd', 'adam', 'adamw']))
+    .option('--set <key=value...>', 'any config field, e.g. --set solver.steps=[600,800] train.evalPeriod=200')
+    .option('--no-progress', 'no progress bar even on a terminal')
+    .exitOverride()
+    .configureOutput({ writeErr: () => undefined });
+  return program;
+}
+
+/**
+ * Parses `train-det` arguments (without node and script). Help and version requests throw a CommanderError with
+ * exit code 0; bad input throws an InputError with one line.
+ */
+export function parseTrainArgs(args: readonly string[]): TrainCommand {
+  const program = trainProgram();
+  try {
+    program.parse([...args], { from: 'user' });
+  } catch (err) {
+    if (err instanceof CommanderError && err.exitCode !== 0) throw new InputError(err.message.replace(/^error: /, ''));
+    throw err;
+  }
+  const o = program.opts<{
+    norm?: string;
+    data?: string;
+    workDir?: string;
+    backend?: string;
+    resume?: string | boolean;
+    evalOnly?: boolean;
+    maxIter?: number;
+    lr?: number;
+    batchSize?: number;
+    optimizer?: string;
+    set?: string[];
+    progress: boolean;
+  }>();
+  const configPath = program.args[0] ?? DEFAULT_CONFIG;
+  if (!existsSync(configPath)) throw new InputError(`${configPath}: config file not found`);
+  const named: Record<string, Record<string, unknown> | unknown> = {};
+  const model: Record<string, unknown> = {};
+  const solver: Record<string, unknown> = {};
+  const data: Record<string, unknown> = {};
+  if (o.norm !== undefined) model.norm = o.norm;
+  if (o.data !== undefined) data.root = o.data;
+  if (o.workDir !== undefined) named.workDir = o.workDir;
+  if (o.backend !== undefined) named.backend = o.backend;
+  if (o.maxIter !== undefined) solver.maxIter = o.maxIter;
+  if (o.lr !== undefined) solver.baseLr = o.lr;
+  if (o.batchSize !== undefined) solver.batchSize = o.batchSize;
+  if (o.optimizer !== undefined) solver.optimizer = o.optimizer;
+  if (Object.keys(model).length > 0) named.model = model;
+  if (Object.keys(solver).length > 0) named.solver = solver;
+  if (Object.keys(data).length > 0) named.data = data;
+  const overrides: unknown[] = [named, ...(o.set ?? []).map((a) => parseAssignments([a]))];
+  const resume = o.resume === undefined ? null : o.resume === true ? 'auto' : String(o.resume);
+  return { configPath, overrides, resume, evalOnly: o.evalOnly === true, progress: o.progress };
+}
+
+/**
+ * defaults <- CONFIG <- flags. When neither the file nor a flag names a work dir, it is `work_dirs/<name>-<norm>`,
+ * so runs with different norms never resume each other's checkpoints.
+ */
+export function resolveTrainConfig(cmd: TrainCommand): Config {
+  const config = resolveConfig(cmd.configPath, cmd.overrides);
+  const fileSetsWorkDir = (readConfigFile(cmd.configPath) as { workDir?: unknown }).workDir !== undefined;
+  if (!fileSetsWorkDir && config.workDir === defaultConfig().workDir && !flagSetsWorkDir(cmd.overrides)) {
+    config.workDir = `work_dirs/${config.name}-${config.model.norm}`;
+  }
+  return config;
+}
+
+function flagSetsWorkDir(overrides: unknown[]): boolean {
+  return overrides.some((o) => typeof o === 'object' && o !== null && 'workDir' in o);
+}

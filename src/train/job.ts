@@ -1,0 +1,233 @@
+import { basename, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type * as tf from '@tensorflow/tfjs-core';
+import { collapseLogEntry, type CollapseLogEntry } from '../analysis/collapse-log.js';
+import type { CollapseReport } from '../analysis/collapse.js';
+import { measureCollapse } from '../analysis/measure.js';
+import { probeBatches } from '../analysis/probe-set.js';
+import { formatCollapseTable } from '../analysis/table.js';
+import type { BackendInfo } from '../backend/index.js';
+import type { Config } from '../config/types.js';
+import { CocoDataset, cocoSplitPaths } from '../data/coco.js';
+import { DataLoader, loaderOptionsFromConfig } from '../data/loader.js';
+import { ensureShapesDataset } from '../data/shapes.js';
+import { batchToTensor } from '../data/tensor.js';
+import type { Batch } from '../data/types.js';
+import { readGroundTruth } from '../eval/coco-json.js';
+import { summaryLines } from '../eval/report.js';
+import { buildRetinaNet } from '../model/build.js';
+import type { RetinaNet } from '../model/retinanet.js';
+import { InputError } from '../util/errors.js';
+import { readSafetensors } from '../weights/safetensors.js';
+import { loadTorchvisionWeights } from '../weights/torchvision.js';
+import { Rng } from '../util/rng.js';
+import { loadModelWeights, resolveResume } from './checkpoint.js';
+import { evaluateDetector, type EvaluationResult } from './evaluate.js';
+import { Optimizer } from './optimizer.js';
+import { formatDuration, Trainer } from './trainer.js';
+
+/** Where the embedded shapes set is generated: `data/shapes` in the package. */
+export const SHAPES_DIR = fileURLToPath(new URL('../../data/shapes', import.meta.url));
+
+/** How a job talks to its caller (the CLI prints; a study may stay silent). */
+export interface JobReporter {
+  info(line: string): void;
+  progress?(done: number, total: number, etaSeconds: number | null): void;
+  /** The trainer exists: the CLI hooks SIGINT / SIGTERM to its `requestStop`. */
+  trainerReady?(trainer: { requestStop(): void }): void;
+}
+
+export interface JobOptions {
+  /** null = fresh start; 'auto' = newest checkpoint of the work dir (fresh when none); else a checkpoint path. */
+  resume: string | null;
+  evalOnly: boolean;
+  reporter: JobReporter;
+  backend: BackendInfo | null;
+  /**
+   * Fine-tuning: put these weights into the freshly built model before training (optimizer and iteration start
+   * fresh). A checkpoint found by `resume` replaces them. `label` is logged.
+   */
+  initWeights?: { load: (model: RetinaNet) => void; label: string };
+}
+
+export interface JobResult {
+  /** COCO AP@[.5:.95] and AP50 of the final evaluation (0..1), null when not evaluated. */
+  mAP: number | null;
+  AP50: number | null;
+  stats: Record<string, number> | null;
+  iteration: number;
+  stopped: boolean;
+  lastCheckpoint: string | null;
+  /** The last collapse statistics, null when none were measured. */
+  collapse: CollapseReport | null;
+  seconds: number;
+}
+
+/** The datasets, loaders and ground truth of a run. */
+interface RunData {
+  root: string;
+  train: CocoDataset;
+  val: CocoDataset;
+  valAnnFile: string;
+}
+
+async function loadData(config: Config, needTrain: boolean): Promise<RunData> {
+  const root = config.data.root ?? (await ensureShapesDataset(SHAPES_DIR));
+  const ann = (split: string): string => cocoSplitPaths(root, split).annotationFile;
+  const dir = (split: string): string => cocoSplitPaths(root, split).imageDir;
+  const { trainSplit, valSplit, trainLimit, valLimit, skipEmptyTrainImages } = config.data;
+  const val = CocoDataset.load(ann(valSplit), dir(valSplit), { forTraining: false, limit: valLimit });
+  const train = needTrain
+    ? CocoDataset.load(ann(trainSplit), dir(trainSplit), { forTraining: true, skipEmpty: skipEmptyTrainImages, limit: trainLimit })
+    : val;
+  for (const [set, file] of [
+    [train, ann(trainSplit)],
+    [val, ann(valSplit)],
+  ] as const) {
+    if (set.categories.length !== config.model.numClasses) {
+      throw new InputError(
+        `${file}: has ${set.categories.length} categories but model.numClasses is ${config.model.numClasses} (set it with --set model.numClasses=${set.categories.length})`,
+      );
+    }
+  }
+  return { root, train, val, valAnnFile: ann(valSplit) };
+}
+
+/**
+ * The whole `train-det` job: data (the embedded shapes set when `data.root` is null), model, optimizer, trainer
+ * with evaluation and collapse hooks, resume, and the final report (COCO summary and collapse table per stage).
+ */
+export async function runTraining(config: Config, options: Partial<JobOptions> = {}): Promise<JobResult> {
+  const start = performance.now();
+  const reporter = options.reporter ?? { info: () => undefined };
+  const evalOnly = options.evalOnly ?? false;
+  const data = await loadData(config, !evalOnly);
+  reporter.info(
+    `data: ${data.root} (train ${config.data.trainSplit}: ${evalOnly ? '-' : data.train.images.length} images, val ${config.data.valSplit}: ${data.val.images.length} images)`,
+  );
+  const gt = readGroundTruth(data.valAnnFile);
+  const { pixelMean, pixelStd } = config.input;
+  const toTensor = (batch: Batch): tf.Tensor4D => batchToTensor(batch, pixelMean, pixelStd);
+  const model = buildRetinaNet(config.model, new Rng(config.seed));
+  const pretrained = config.model.pretrainedBackbone;
+  if (pretrained !== null && !evalOnly) {
+    try {
+      const report = loadTorchvisionWeights(model.backbone, readSafetensors(pretrained), 'resnet', { file: pretrained });
+      reporter.info(`backbone weights: ${pretrained} (${report.loaded.length} tensors)`);
+    } catch (err) {
+      model.dispose();
+      throw err;
+    }
+  }
+  const optimizer = new Optimizer(model.params(), config.solver);
+  const trainLoader = new DataLoader(data.train, loaderOptionsFromConfig(config, true));
+  const valLoader = new DataLoader(data.val, loaderOptionsFromConfig(config, false));
+  const workDir = config.workDir;
+  let lastCollapse: CollapseReport | null = null;
+
+  const evaluate = async (iteration: number, tag = `iter${iteration}`): Promise<EvaluationResult> => {
+    const r = await evaluateDetector(model, valLoader.batches(), gt, {
+      toTensor,
+      categoryIdOf: (label) => data.val.labelToCategoryId(label),
+      outDir: join(workDir, 'eval'),
+      tag,
+    });
+    reporter.info(`evaluation (${tag}): ${r.images} images in ${r.seconds.toFixed(1)} s`);
+    for (const line of summaryLines(r.result.params, r.result.stats)) reporter.info(line);
+    return r;
+  };
+  const collapse = async (iteration: number): Promise<CollapseLogEntry> => {
+    lastCollapse = await measureCollapse(model, probeBatches(config, data.root), {
+      deadThreshold: config.collapse.deadThreshold,
+      gammaThreshold: config.collapse.gammaThreshold,
+    });
+    return collapseLogEntry(iteration, lastCollapse);
+  };
+
+  try {
+    if (evalOnly) {
+      const ckpt = resolveResume(options.resume ?? 'auto', join(workDir, 'checkpoints'));
+      if (ckpt === null) throw new InputError(`${join(workDir, 'checkpoints')}: no checkpoint to evaluate (train first or pass --resume PATH)`);
+      loadModelWeights(ckpt, model);
+      reporter.info(`evaluating ${ckpt}`);
+      const r = await evaluate(-1, basename(ckpt));
+      await collapse(-1);
+      const report = lastCollapse as CollapseReport | null;
+      if (report !== null) reporter.info(formatCollapseTable(report, `collapsed filters per stage (${ckpt})`));
+      reporter.info(mapLine(r.stats));
+      return finish(r.stats, 0, false, ckpt, report);
+    }
+
+    const trainer = new Trainer<Batch>({
+      model,
+      optimizer,
+      loader: {
+        next: () => trainLoader.next(),
+        state: () => trainLoader.state(),
+        restore: (s) => trainLoader.restore(s as ReturnType<DataLoader['state']>),
+      },
+      prepare: toTensor,
+      lossFn: (batch, images) => model.computeLosses(images as tf.Tensor4D, batch.samples),
+      rng: new Rng(config.seed),
+      solver: config.solver,
+      train: config.train,
+      workDir,
+      hooks: {
+        log: (line) => reporter.info(line),
+        afterIteration: (it, max) => reporter.progress?.(it, max, null),
+        evaluate: async (it) => (await evaluate(it)).stats,
+        collapse: async (it) => {
+          const { iteration: _, ...entry } = await collapse(it);
+          return entry;
+        },
+        checkpointed: (path) => reporter.info(`checkpoint ${path}`),
+      },
+    });
+    options.reporter?.trainerReady?.(trainer);
+    if (options.initWeights !== undefined) {
+      options.initWeights.load(model);
+      reporter.info(`initial weights: ${options.initWeights.label}`);
+    }
+    if (options.resume !== null && options.resume !== undefined) {
+      const ckpt = resolveResume(options.resume, trainer.checkpointsDir);
+      if (ckpt === null) reporter.info(`--resume ${options.resume}: no checkpoint in ${trainer.checkpointsDir}, starting fresh`);
+      else reporter.info(`resumed from ${ckpt} at iteration ${trainer.resume(ckpt).iteration}`);
+    }
+    const result = await trainer.run();
+    if (result.stopped) return finish(null, result.iteration, true, result.lastCheckpoint, null);
+    reporter.info(`training done: ${result.iteration} iterations in ${formatDuration((performance.now() - start) / 1000)}`);
+    const finalCollapse = lastCollapse as CollapseReport | null;
+    if (finalCollapse !== null) reporter.info(formatCollapseTable(finalCollapse, `collapsed filters per stage at iteration ${result.iteration}`));
+    if (result.finalEval !== null) {
+      reporter.info(mapLine(result.finalEval));
+    }
+    return finish(result.finalEval, result.iteration, false, result.lastCheckpoint, finalCollapse);
+  } finally {
+    optimizer.dispose();
+    model.dispose();
+    await Promise.all([trainLoader.close(), valLoader.close()]);
+  }
+
+  function mapLine(stats: Record<string, number>): string {
+    return `mAP ${(stats.AP! * 100).toFixed(1)}  AP50 ${(stats.AP50! * 100).toFixed(1)}  (${config.data.valSplit}, ${data.val.images.length} images)`;
+  }
+
+  function finish(
+    stats: Record<string, number> | null,
+    iteration: number,
+    stopped: boolean,
+    lastCheckpoint: string | null,
+    report: CollapseReport | null,
+  ): JobResult {
+    return {
+      mAP: stats?.AP ?? null,
+      AP50: stats?.AP50 ?? null,
+      stats,
+      iteration,
+      stopped,
+      lastCheckpoint,
+      collapse: report,
+      seconds: (performance.now() - start) / 1000,
+    };
+  }
+}

@@ -1,0 +1,85 @@
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { buildReport } from '../../src/analysis/collapse.js';
+import { appendCollapseLog } from '../../src/analysis/collapse-log.js';
+import { parseChoiceList, parseNumberList, studyProgram, type StudyWiring } from '../../src/cli/study-det-program.js';
+import type { Config } from '../../src/config/types.js';
+import { InputError } from '../../src/util/errors.js';
+
+const dirs: string[] = [];
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+function tempDir(): string {
+  const d = mkdtempSync(join(tmpdir(), 'psdet-study-cli-'));
+  dirs.push(d);
+  return d;
+}
+
+const report = (dead: number) =>
+  buildReport(
+    [{ name: 'stem.relu', stage: 'stem', channels: 4, images: 2, dead, deadChannels: Array.from({ length: dead }, (_, i) => i), max: [], normFed: true, paramCollapsed: 0, normNonPositive: dead, alpha: 0 }],
+    { deadThreshold: 0, gammaThreshold: 0.01 },
+  );
+
+function fakeWiring(printed: string[], configs: Config[]): StudyWiring {
+  return {
+    measure: async (config) => {
+      configs.push(config);
+      return report(1);
+    },
+    runTraining: async (config) => {
+      configs.push(config);
+      appendCollapseLog(join(config.workDir, 'collapse.jsonl'), config.solver.maxIter, report(config.model.norm === 'bn' ? 2 : 0));
+      return { mAP: 0.01 };
+    },
+    fineTune: async (config) => ({ mAP: null, checkpoint: join(config.workDir, 'last') }),
+    print: (text) => printed.push(text),
+  };
+}
+
+const run = (wiring: StudyWiring, args: string[]) => studyProgram(wiring).parseAsync(args, { from: 'user' });
+
+describe('study-det', () => {
+  it('collapse: resolves the config from flags, prints the table and writes the JSON report', async () => {
+    const printed: string[] = [];
+    const configs: Config[] = [];
+    const out = join(tempDir(), 'r.json');
+    await run(fakeWiring(printed, configs), [
+      'collapse', 'ckpt/last', '--probe-images', '4', '--dead-threshold', '0.01', '--data', '/coco', '--set', 'model.depth=18', '--json', out,
+    ]);
+    expect(configs[0]!.collapse).toMatchObject({ probeImages: 4, deadThreshold: 0.01, gammaThreshold: 1e-2 });
+    expect(configs[0]!.data.root).toBe('/coco');
+    expect(configs[0]!.model.depth).toBe(18);
+    expect(printed[0]).toContain('collapsed filters: ckpt/last');
+    // 1 dead of 4 stem channels.
+    expect(printed[0]).toMatch(/stem\s+1\s+4\s+1\s+25\.0%/);
+    expect(JSON.parse(readFileSync(out, 'utf8')).sites[0].deadChannels).toEqual([0]);
+  });
+
+  it('grid: trains every cell, skips finished ones on a second call, writes the report', async () => {
+    const dir = tempDir();
+    const printed: string[] = [];
+    const configs: Config[] = [];
+    const args = ['grid', '--out', dir, '--norms', 'bn,psbn', '--lrs', '0.01,0.02', '--max-iter', '7'];
+    await run(fakeWiring(printed, configs), args);
+    expect(configs.map((c) => c.workDir)).toEqual(['bn_sgd_lr0.01_frozen0', 'bn_sgd_lr0.02_frozen0', 'psbn_sgd_lr0.01_frozen0', 'psbn_sgd_lr0.02_frozen0'].map((id) => join(dir, 'runs', id)));
+    expect(configs[0]!.solver.maxIter).toBe(7);
+    await run(fakeWiring(printed, configs), args);
+    expect(configs).toHaveLength(4);
+    expect(printed.filter((p) => p.includes('finished before, skipped'))).toHaveLength(4);
+    expect(existsSync(join(dir, 'report.md'))).toBe(true);
+    // bn: 2 of 4 dead = 50.0%; psbn 0.0%.
+    expect(printed.find((p) => p.startsWith('run'))).toMatch(/bn_sgd_lr0\.01_frozen0\s+1\.0\s+50\.0%\s+50\.0%/);
+  });
+
+  it('rejects bad lists with a one-line error naming the flag', async () => {
+    expect(() => parseChoiceList('--norms', 'bn,group', ['bn', 'psbn'])).toThrow(new InputError('--norms: "group" is not one of bn, psbn'));
+    expect(() => parseNumberList('--lrs', '0.01,abc')).toThrow('--lrs: "abc" is not a number');
+    expect(() => parseNumberList('--frozen', '1.5', { integer: true })).toThrow('--frozen: "1.5" is not an integer');
+    expect(parseNumberList('--lrs', ' 0.01, 0.05 ')).toEqual([0.01, 0.05]);
+    await expect(run(fakeWiring([], []), ['grid', '--out', tempDir(), '--optimizers', 'rmsprop'])).rejects.toThrow(InputError);
+  });
+});

@@ -1,0 +1,82 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { DEFAULT_CONFIG, parseTrainArgs, resolveTrainConfig } from '../../src/cli/train-args.js';
+import { defaultConfig } from '../../src/config/defaults.js';
+import { ROOT } from '../helpers.js';
+
+function configFile(content: object): string {
+  const path = join(mkdtempSync(join(tmpdir(), 'psdet-cli-')), 'my_run.json');
+  writeFileSync(path, JSON.stringify(content));
+  return path;
+}
+
+describe('train-det arguments', () => {
+  it('defaults to the tiny shapes config with no argument', () => {
+    const cmd = parseTrainArgs(['--norm', 'psbn']);
+    expect(cmd.configPath).toBe(DEFAULT_CONFIG);
+    expect(basename(DEFAULT_CONFIG)).toBe('retinanet_r18_tiny_shapes.json');
+    expect(DEFAULT_CONFIG).toBe(join(ROOT, 'models', 'retinanet_r18_tiny_shapes.json'));
+    const config = resolveTrainConfig(cmd);
+    expect(config.model.norm).toBe('psbn');
+    expect(config.data.root).toBeNull();
+    expect(config.workDir).toBe('work_dirs/retinanet_r18_tiny_shapes-psbn');
+    expect(cmd).toMatchObject({ resume: null, evalOnly: false });
+  });
+
+  it('flags override the config file, which overrides the defaults; --set comes last', () => {
+    const path = configFile({ solver: { baseLr: 0.02, maxIter: 100, batchSize: 4 }, model: { norm: 'bn', depth: 18 }, workDir: 'w/file' });
+    const cmd = parseTrainArgs([
+      path,
+      '--lr', '0.5',
+      '--norm', 'frozen_bn',
+      '--optimizer', 'adamw',
+      '--data', '/data/coco',
+      '--set', 'solver.maxIter=7', 'solver.baseLr=0.25',
+      '--set', 'train.logPeriod=3',
+    ]);
+    const config = resolveTrainConfig(cmd);
+    expect(config.name).toBe('my_run');
+    expect(config.solver.baseLr).toBe(0.25); // --set after --lr, both over the file's 0.02
+    expect(config.solver.maxIter).toBe(7); // --set over the file
+    expect(config.solver.batchSize).toBe(4); // file over the default 16
+    expect(config.solver.optimizer).toBe('adamw'); // flag over the default
+    expect(config.model.norm).toBe('frozen_bn'); // flag over the file's bn
+    expect(config.model.depth).toBe(18); // file over the default 50
+    expect(config.model.fpnChannels).toBe(defaultConfig().model.fpnChannels); // default
+    expect(config.data.root).toBe('/data/coco');
+    expect(config.train.logPeriod).toBe(3);
+    expect(config.workDir).toBe('w/file'); // the file names it
+    expect(resolveTrainConfig(parseTrainArgs([path, '--work-dir', 'w/flag'])).workDir).toBe('w/flag');
+  });
+
+  it('reads --resume with and without a value and --eval-only', () => {
+    expect(parseTrainArgs(['--resume']).resume).toBe('auto');
+    expect(parseTrainArgs(['--resume', 'auto']).resume).toBe('auto');
+    expect(parseTrainArgs(['--resume', 'runs/x/checkpoints/model_0000100', '--eval-only'])).toMatchObject({
+      resume: 'runs/x/checkpoints/model_0000100',
+      evalOnly: true,
+    });
+  });
+
+  it('rejects bad input with one line naming the flag or field', () => {
+    expect(() => parseTrainArgs(['--norm', 'gn'])).toThrow(/^option '--norm <kind>' argument 'gn' is invalid/);
+    expect(() => parseTrainArgs(['--max-iter', 'many'])).toThrow('--max-iter: expected a number, got "many"');
+    expect(() => parseTrainArgs(['--frobnicate'])).toThrow("unknown option '--frobnicate'");
+    expect(() => parseTrainArgs(['nope.json'])).toThrow('nope.json: config file not found');
+    expect(() => resolveTrainConfig(parseTrainArgs(['--set', 'solver.lr=1']))).toThrow('command line: unknown field "solver.lr"');
+    expect(() => resolveTrainConfig(parseTrainArgs(['--batch-size', '0']))).toThrow('field "solver.batchSize" must be a positive integer');
+  });
+
+  it('every config in models/ resolves', async () => {
+    const { readdirSync } = await import('node:fs');
+    const files = readdirSync(join(ROOT, 'models')).filter((f) => f.endsWith('.json'));
+    expect(files).toContain('retinanet_r50_fpn_1x_coco.json');
+    for (const f of files) expect(() => resolveTrainConfig(parseTrainArgs([join(ROOT, 'models', f)]))).not.toThrow();
+    const r50 = resolveTrainConfig(parseTrainArgs([join(ROOT, 'models', 'retinanet_r50_fpn_1x_coco.json')]));
+    expect([r50.input.trainMinSizes, r50.input.maxSize, r50.solver.batchSize, r50.solver.baseLr, r50.solver.maxIter, r50.solver.steps, r50.model.frozenStages]).toEqual([
+      [800], 1333, 16, 0.01, 90000, [60000, 80000], 1,
+    ]);
+  });
+});
