@@ -4,9 +4,9 @@
  * (bench/model_peer.py, /usr/bin/python3, 2 threads) measured in the same run. Each step is split into backbone,
  * FPN, head and loss forward (timed with a read-back after each part) and backward (the rest of the step).
  *
- *   npm run bench:model -- [--size 512] [--models r50,r18] [--iters 1] [--backend auto] [--no-torch]
+ *   npm run bench:model -- [--size 512] [--models r50,r18] [--iters 1] [--warmup 1] [--backend auto] [--no-torch]
  *
- * One warm-up iteration precedes the timed ones; medians are printed. On the pure-JS cpu backend a 512 px step takes
+ * `--warmup` iterations (default 1) precede the timed ones; medians are printed. On the pure-JS cpu backend a 512 px step takes
  * many minutes: use --size 256 there.
  */
 import * as tf from '@tensorflow/tfjs-core';
@@ -30,6 +30,7 @@ function arg(name: string): string | undefined {
 const SIZE = Number(arg('size') ?? 512);
 const MODELS = (arg('models') ?? 'r50,r18').split(',').filter(Boolean);
 const ITERS = Number(arg('iters') ?? 1);
+const WARMUP = Number(arg('warmup') ?? 1);
 const BACKEND = (arg('backend') ?? 'auto') as BackendChoice;
 const NO_TORCH = process.argv.includes('--no-torch');
 const PYTHON = process.env.PSDET_PYTHON ?? '/usr/bin/python3';
@@ -55,7 +56,7 @@ async function measure(model: RetinaNet): Promise<Timings> {
   ];
   const runs: Record<Part, number[]> = { backbone: [], fpn: [], head: [], loss: [], backward: [], step: [], inference: [] };
   const ctx = { training: true };
-  for (let it = 0; it <= ITERS; it++) {
+  for (let it = 1 - WARMUP; it <= ITERS; it++) {
     // Forward by parts (training mode), each read back so its time is its own.
     let t = performance.now();
     const c = model.backbone.forward(x, ctx);
@@ -95,7 +96,7 @@ async function measure(model: RetinaNet): Promise<Timings> {
     await model.detect(one, [[SIZE, SIZE]]);
     one.dispose();
     const inference = performance.now() - t;
-    if (it === 0) continue;
+    if (it <= 0) continue;
     runs.backbone.push(backbone / 1000);
     runs.fpn.push(fpn / 1000);
     runs.head.push(headTime / 1000);
@@ -120,7 +121,7 @@ function peer(): Record<string, Timings> | null {
 }
 
 const info = await selectBackend(BACKEND);
-console.log(`psdet bench:model, ${SIZE} x ${SIZE}, training step batch 2, inference 1 image, ${ITERS} timed iteration(s) after 1 warm-up`);
+console.log(`psdet bench:model, ${SIZE} x ${SIZE}, training step batch 2, inference 1 image, ${ITERS} timed iteration(s) after ${WARMUP} warm-up`);
 console.log(describeBackend(info));
 console.log(`load average at start: ${loadavg().map((v) => v.toFixed(1)).join(' ')} (2 cores; other work on the machine skews both columns)`);
 const ours: Record<string, Timings> = {};

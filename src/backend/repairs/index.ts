@@ -7,6 +7,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { conv2dBackpropFilterKernel, conv2dBackpropInputKernel } from './conv2d-grads.js';
 import { maxPoolGradKernel } from './max-pool-grad.js';
 import { padHighRankKernel } from './pad-high-rank.js';
+import { splitHighRankKernel, wasmSliceKernel } from './slice-high-rank.js';
 import { resizeNearestGradKernel } from './resize-nearest-grad.js';
 import { unsortedSegmentSumKernel } from './unsorted-segment-sum.js';
 
@@ -52,6 +53,20 @@ export const REPAIRS: readonly KernelRepair[] = [
     backends: ['webgpu'],
     reason: 'webgpu shader for rank-5 pads is invalid WGSL: output left unwritten (the gradient of a rank-5 slice)',
     kernelFunc: padHighRankKernel,
+    wrapsOwn: true,
+  },
+  {
+    kernelName: 'Slice',
+    backends: ['wasm'],
+    reason: 'wasm copies the whole input per slice, and goes element by element above rank 4: row copies in the heap',
+    kernelFunc: wasmSliceKernel,
+    wrapsOwn: true,
+  },
+  {
+    kernelName: 'SplitV',
+    backends: ['wasm'],
+    reason: 'wasm splits rank > 4 through the same per-element slice: merged to rank <= 4',
+    kernelFunc: splitHighRankKernel,
     wrapsOwn: true,
   },
   {
