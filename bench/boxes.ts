@@ -5,6 +5,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import * as tf from '@tensorflow/tfjs-core';
 import { spawnSync } from 'node:child_process';
+import { registerGradients } from '../src/backend/gradients.js';
 import { anchorsPerLevel, generateAnchors, splitLevels } from '../src/boxes/anchors.js';
 import { batchedNms } from '../src/boxes/nms.js';
 import { assignBatchTargets, assignTargets } from '../src/boxes/targets.js';
@@ -50,17 +51,8 @@ const anchorOpts = (h: number, w: number) => ({
 });
 
 await tf.setBackend('cpu');
-// tfjs-core's gradients need a Node resolve hook to load (src/backend/gradients.ts or src/model/gradients.ts
-// provide one once merged); without it the loss rows time the forward pass only and say so.
-for (const path of ['../src/backend/gradients.js', '../src/model/gradients.js']) {
-  try {
-    const mod = (await import(path as string)) as { registerGradients?: () => Promise<void> };
-    await mod.registerGradients?.();
-    break;
-  } catch {
-    // not on this branch
-  }
-}
+// tfjs-core's gradients are not in its Node bundle; without them the loss rows would time the forward pass only.
+await registerGradients();
 const withBackward = tf.getGradient('Sum') !== undefined;
 const [H, W] = [800, 1216];
 const opts = anchorOpts(H, W);

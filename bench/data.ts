@@ -95,10 +95,12 @@ async function runPlain(ds: CocoDataset, total: number, inFlight: number): Promi
 }
 
 async function runOurs(ds: CocoDataset, total: number, workers: number, backend: string): Promise<Timing> {
-  if (backend === 'wasm') await import('@tensorflow/tfjs-backend-wasm');
-  else await import('@tensorflow/tfjs-backend-cpu');
-  await tf.setBackend(backend);
-  await tf.ready();
+  if (backend !== 'none') {
+    if (backend === 'wasm') await import('@tensorflow/tfjs-backend-wasm');
+    else await import('@tensorflow/tfjs-backend-cpu');
+    await tf.setBackend(backend);
+    await tf.ready();
+  }
   const batchSize = 2;
   const loader = new DataLoader(ds, {
     batchSize,
@@ -116,7 +118,7 @@ async function runOurs(ds: CocoDataset, total: number, workers: number, backend:
   const step = async (): Promise<number> => {
     const batch = await loader.next();
     // cpu and wasm run the kernel synchronously: when batchToTensor returns, the input is ready for the model.
-    batchToTensor(batch, MEAN, STD).dispose();
+    if (backend !== 'none') batchToTensor(batch, MEAN, STD).dispose();
     return batch.samples.length;
   };
   for (let i = 0; i < 3; i++) await step(); // warm-up: worker start, backend kernels
@@ -142,7 +144,8 @@ async function child(variant: string): Promise<void> {
   } else {
     const [, w, backend] = variant.split(':') as [string, string, string];
     timing = await runOurs(ds, total, Number(w), backend);
-    name = `psdet: DataLoader ${w === '0' ? 'main thread' : `${w} workers`} + batchToTensor (${backend})`;
+    const loader = `psdet: DataLoader ${w === '0' ? 'main thread' : `${w} workers`}`;
+    name = backend === 'none' ? `${loader}, no normalise (decode + resize + flip + batch only)` : `${loader} + batchToTensor (${backend})`;
   }
   const result: Result = {
     name,
@@ -164,7 +167,7 @@ async function main(): Promise<void> {
     return;
   }
   const images = arg('images', '160');
-  const variants = ['plain1', 'plain4', 'ours:2:wasm', 'ours:0:wasm', 'ours:2:cpu'];
+  const variants = ['plain1', 'plain4', 'ours:2:wasm', 'ours:0:wasm', 'ours:2:cpu', 'ours:2:none'];
   const load0 = os.loadavg()[0]!;
   const results: Result[] = [];
   for (const v of variants) {

@@ -1,6 +1,6 @@
 /**
  * Engine benchmark: conv 3x3 256->256 at 64x64 batch 2 (forward, input gradient, filter gradient) in GFLOP/s,
- * and a ResNet-18 forward + backward at 256 and 512 px batch 2, on each backend that starts here, beside
+ * and a ResNet-18 (src/model/resnet.ts, BN in training mode) forward + backward at 256 and 512 px batch 2, on each backend that starts here, beside
  * PyTorch (bench/torch_ops.py, /usr/bin/python3, 2 threads) measured in the same run.
  *
  *   npm run bench:ops -- [--backends wasm,cpu] [--reps 3] [--sizes 256,512] [--full] [--no-torch]
@@ -15,7 +15,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describeBackend, removeRepairs, installRepairs, selectBackend, usableBackends } from '../src/backend/index.js';
 import type { BackendChoice } from '../src/config/types.js';
-import { ResNet18 } from './resnet18.js';
+import { ResNet } from '../src/model/resnet.js';
+import { Rng } from '../src/util/rng.js';
 
 type Name = Exclude<BackendChoice, 'auto'>;
 
@@ -90,12 +91,20 @@ async function convRows(backend: string, reps: number, warmup: boolean): Promise
   return rows;
 }
 
+/** One training step of the project's ResNet-18 body (BN in training mode): loss = sum(C5), all gradients. */
+async function trainStep(model: ResNet, images: tf.Tensor4D): Promise<void> {
+  const { value, grads } = tf.variableGrads(() => tf.sum(model.forward(images, { training: true }).c5) as tf.Scalar);
+  const all = Object.values(grads);
+  await Promise.all([value, ...all].map((t) => t.data()));
+  tf.dispose([value, ...all]);
+}
+
 async function resnetRows(backend: string, reps: number): Promise<Row[]> {
   const rows: Row[] = [];
-  const model = new ResNet18();
+  const model = new ResNet({ depth: 18, widthMultiplier: 1, norm: { kind: 'bn', options: {} }, frozenStages: 0, rng: new Rng(0) });
   for (const size of SIZES) {
     const images = tf.randomNormal([2, size, size, 3]) as tf.Tensor4D;
-    const seconds = await medianSeconds(() => model.trainStep(images), reps);
+    const seconds = await medianSeconds(() => trainStep(model, images), reps);
     rows.push({ what: `ResNet-18 fwd+bwd ${size}px b2`, backend, seconds });
     console.error(`  ${backend} ResNet-18 ${size}: ${seconds.toFixed(3)} s`);
     images.dispose();

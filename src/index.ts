@@ -57,7 +57,7 @@ export {
   type TargetConfig,
   type AssignOptions,
 } from './boxes/targets.js';
-export { nms, batchedNms } from './boxes/nms.js';
+export { nms, batchedNms, PER_CLASS_NMS_ABOVE, type BatchedNmsMethod } from './boxes/nms.js';
 export {
   sigmoidFocalLoss,
   boxRegressionLoss,
@@ -77,6 +77,7 @@ export {
   type Detections,
   type PostprocessConfig,
 } from './model/postprocess.js';
+// COCO evaluation (pycocotools-exact), results JSON and reports. (xyxyToXywh comes from model/postprocess.)
 export {
   cocoEvaluate,
   evaluateImages,
@@ -94,7 +95,7 @@ export {
   type Accumulation,
 } from './eval/cocoeval.js';
 export { readGroundTruth, readDetections, groundTruthFromJson, detectionsFromJson, type LoadedGroundTruth } from './eval/coco-json.js';
-export { type CocoDetection, xyxyToXywh, detectionsForImage, toDetectionSet, formatResultsJson, writeResultsJson } from './eval/results.js';
+export { type CocoDetection, detectionsForImage, toDetectionSet, formatResultsJson, writeResultsJson } from './eval/results.js';
 export { summaryLines, perCategoryTable, evalReport, formatReportJson, type EvalReport } from './eval/report.js';
 // Networks (norm layers, ResNet, FPN, RetinaNet head and detector) and weights.
 export { BatchNorm, PsBatchNorm, FrozenBatchNorm, makeNorm, DEFAULT_NORM_OPTIONS, type NormLayer, type NormOptions } from './model/norm.js';
@@ -119,3 +120,28 @@ export {
   expandGrid, runGrid, writeGridReport, runRevival, writeRevivalReport,
   type GridSpec, type StudyRun, type RunResult, type RunTraining, type TrainingResult, type RevivalResult,
 } from './analysis/study.js';
+// Inference, drawing, norm folding and the deploy model.
+export { drawDetections, detectionsSvg, classColour, type ImageDetections, type DrawOptions } from './infer/draw.js';
+export { runInference, prepareImage, imagesToTensor, toOriginal, toCocoResults, filterScore, drawnPath, type Detector, type InferOptions, type InferSummary, type PreparedImage } from './infer/run.js';
+export { listImages, IMAGE_EXTENSIONS, type ImageInput } from './infer/inputs.js';
+export { loadDetector, resolveModelSource, checkpointConfig, categoriesOf, type LoadedDetector, type LoadDetectorOptions, type ModelSource } from './infer/load.js';
+export { detectionsFromHeads, type DetectConfig } from './infer/detect.js';
+export { COCO_CATEGORIES, defaultCategories } from './infer/coco-categories.js';
+export { foldNormIntoConv, applyNormAtInference, type NormAtInference, type FoldedConv } from './model/fold.js';
+export { foldState, normNameOf, normConstantsOf, deploySpecOf, type NamedTensors, type NormConstants } from './export/fold-state.js';
+export { DeployRetinaNet, loadDeployModel, prepareDeployInput, requiredConvs, type DeploySpec, type DeployWeights, type HeadOutputs } from './export/runtime.js';
+export { writeTfjsDeployModel, readTfjsDeployModel, SHARD_BYTES, type DeployModelJson } from './export/tfjs-format.js';
+export { exportDeployModel } from './export/export.js';
+// Training: optimizers, schedules, the loop, checkpoints, evaluation of a split, the train-det job.
+export { Optimizer, paramGroups, globalNorm, clipGradients, type OptimizerSettings, type OptimizerState, type ParamGroup, type GradMap } from './train/optimizer.js';
+export { learningRate, scaledBaseLr, warmupMultiplier, type ScheduleSettings } from './train/schedule.js';
+export {
+  Trainer, NonFiniteLossError, formatLogLine, formatDuration,
+  type BatchSource, type LossFn, type IterationRecord, type TrainerHooks, type TrainerParts, type TrainResult,
+} from './train/trainer.js';
+export {
+  saveCheckpoint, loadCheckpoint, loadModelWeights, latestCheckpoint, listCheckpoints, resolveResume, checkpointName,
+  CHECKPOINT_FORMAT, type TrainingState,
+} from './train/checkpoint.js';
+export { evaluateDetector, toOriginalPixels, type Detector as SplitDetector, type EvaluationResult, type EvaluateOptions } from './train/evaluate.js';
+export { runTraining, type JobOptions, type JobReporter, type JobResult } from './train/job.js';

@@ -99,8 +99,18 @@ def perturb(model, gen):
                 m.running_var.copy_(0.5 + 1.5 * torch.rand(c, generator=gen))
         cls = model.head.classification_head.cls_logits
         cls.bias.copy_(-3.0 + 2.0 * torch.rand(cls.bias.shape, generator=gen))
-        cls.weight.mul_(20.0)
-        model.head.regression_head.bbox_reg.weight.mul_(5.0)
+
+
+def spread_logits(model, x):
+    """Rescales the classifier so that, on `x` in eval mode, logits minus bias have standard deviation 1: scores
+    spread over (0, 1) without saturating at 1.0 (ties there would make the detection order arbitrary)."""
+    cls = model.head.classification_head.cls_logits
+    model.eval()
+    with torch.no_grad():
+        logits = model.head(list(model.backbone(x).values()))["cls_logits"]  # [N, HWA, K], channel a * K + k
+        n = logits.shape[0]
+        contributions = logits.reshape(n, -1, cls.bias.numel()) - cls.bias  # [N, HW, A * K]
+        cls.weight.mul_(1.0 / max(contributions.std().item(), 1e-6))
 
 
 def nhwc(t):
@@ -140,6 +150,7 @@ def main():
         images.append(padded)
     x = torch.stack(images)
     image_list = ImageList(x, IMAGE_SIZES)
+    spread_logits(model, x)
 
     out = {"input": nhwc(x)}
     model.eval()

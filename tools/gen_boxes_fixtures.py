@@ -189,6 +189,25 @@ out["postprocess"] = {
     "boxes": f32list(dets["boxes"]), "scores": f32list(dets["scores"]), "labels": dets["labels"].tolist(),
 }
 
+# a 320 x 320 batch, 5 classes, top-1000 per level: over 1000 boxes reach batched_nms (its per-class path on CPU)
+fs320 = [(40, 40), (20, 20), (10, 10), (5, 5), (3, 3)]
+anchors320, _ = anchors_for(320, 320, fs320)
+A320, K320 = anchors320.shape[0], 5
+counts320 = [h * w * 9 for h, w in fs320]
+split320 = lambda t: list(t.split(counts320))  # noqa: E731
+ns320 = types.SimpleNamespace(score_thresh=0.05, topk_candidates=1000, nms_thresh=0.5, detections_per_img=100,
+                              box_coder=det_utils.BoxCoder((1.0, 1.0, 1.0, 1.0)))
+logits320 = formula_logits(A320 * K320).reshape(A320, K320)
+deltas320 = formula_deltas(A320 * 4).reshape(A320, 4)
+dets320 = RetinaNet.postprocess_detections(
+    ns320, {"cls_logits": [x[None] for x in split320(logits320)], "bbox_regression": [x[None] for x in split320(deltas320)]},
+    [split320(anchors320)], [(300, 310)])[0]
+out["postprocess320"] = {
+    "numClasses": K320, "imageSize": [300, 310], "featureSizes": fs320, "scoreThreshold": 0.05, "topkCandidates": 1000,
+    "nmsThreshold": 0.5, "detectionsPerImage": 100,
+    "boxes": f32list(dets320["boxes"]), "scores": f32list(dets320["scores"]), "labels": dets320["labels"].tolist(),
+}
+
 # --- real COCO boxes (coco-mini train): matched_idxs at training resolution ---------------------------------------
 COCO_MINI = os.environ.get("PSDET_COCO_MINI", os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "coco-mini"))
 ann_path = os.path.join(COCO_MINI, "annotations", "instances_train2017.json")

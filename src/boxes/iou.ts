@@ -23,12 +23,11 @@ export function boxArea(boxes: Float32Array): Float32Array {
   return out;
 }
 
-/** Intersections of every box of `a` with every box of `b`, calling `emit(i, j, inter)` for each pair. */
-function forEachIntersection(
-  a: Float32Array,
-  b: Float32Array,
-  emit: (i: number, j: number, inter: number) => void,
-): void {
+/**
+ * Calls `emit(i, j, inter)` for every pair of a box of `a` and a box of `b` that overlap (positive intersection);
+ * disjoint pairs are skipped (their overlap is 0). Intersection as torchvision: `clamp(rb - lt, 0)` per axis, product.
+ */
+function forEachOverlap(a: Float32Array, b: Float32Array, emit: (i: number, j: number, inter: number) => void): void {
   const n = numBoxes(a, 'a');
   const m = numBoxes(b, 'b');
   for (let i = 0; i < n; i++) {
@@ -39,8 +38,10 @@ function forEachIntersection(
     for (let j = 0; j < m; j++) {
       const o = 4 * j;
       const w = f(Math.min(ax2, b[o + 2]!) - Math.max(ax1, b[o]!));
+      if (!(w > 0)) continue;
       const h = f(Math.min(ay2, b[o + 3]!) - Math.max(ay1, b[o + 1]!));
-      emit(i, j, w > 0 && h > 0 ? f(w * h) : 0);
+      if (!(h > 0)) continue;
+      emit(i, j, f(w * h));
     }
   }
 }
@@ -53,8 +54,8 @@ export function pairwiseIou(a: Float32Array, b: Float32Array): Float32Array {
   const areaA = boxArea(a);
   const areaB = boxArea(b);
   const m = areaB.length;
-  const out = new Float32Array(areaA.length * m);
-  forEachIntersection(a, b, (i, j, inter) => {
+  const out = new Float32Array(areaA.length * m); // zeros: disjoint pairs stay 0
+  forEachOverlap(a, b, (i, j, inter) => {
     const union = f(f(areaA[i]! + areaB[j]!) - inter);
     out[i * m + j] = union > 0 ? f(inter / union) : 0;
   });
@@ -69,8 +70,8 @@ export function pairwiseIou(a: Float32Array, b: Float32Array): Float32Array {
 export function pairwiseIoa(a: Float32Array, b: Float32Array): Float32Array {
   const areaA = boxArea(a);
   const m = numBoxes(b, 'b');
-  const out = new Float32Array(areaA.length * m);
-  forEachIntersection(a, b, (i, j, inter) => {
+  const out = new Float32Array(areaA.length * m); // zeros: disjoint pairs stay 0
+  forEachOverlap(a, b, (i, j, inter) => {
     const area = areaA[i]!;
     out[i * m + j] = area > 0 ? f(inter / area) : 0;
   });

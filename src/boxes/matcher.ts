@@ -39,29 +39,35 @@ export function matchAnchors(iou: Float32Array, numGt: number, numAnchors: numbe
   const matches = new Int32Array(numAnchors).fill(BELOW_LOW_THRESHOLD);
   if (numGt === 0) return matches;
 
-  // Best ground truth per anchor (first index wins ties).
+  // Best ground truth per anchor (first index wins ties), and each ground truth's highest IoU.
   const bestGt = new Int32Array(numAnchors);
   const bestIou = new Float32Array(numAnchors).fill(-Infinity);
+  const highestPerGt = new Float32Array(numGt);
   for (let g = 0; g < numGt; g++) {
     const row = g * numAnchors;
+    let highest = -Infinity;
     for (let a = 0; a < numAnchors; a++) {
       const v = iou[row + a]!;
+      if (v > highest) highest = v;
       if (v > bestIou[a]!) {
         bestIou[a] = v;
         bestGt[a] = g;
       }
     }
+    highestPerGt[g] = highest;
   }
+  // torch compares a float32 tensor with a Python float in float32: round the thresholds the same way.
+  const low = Math.fround(opts.lowThreshold);
+  const high = Math.fround(opts.highThreshold);
   for (let a = 0; a < numAnchors; a++) {
     const v = bestIou[a]!;
-    matches[a] = v < opts.lowThreshold ? BELOW_LOW_THRESHOLD : v < opts.highThreshold ? BETWEEN_THRESHOLDS : bestGt[a]!;
+    matches[a] = v < low ? BELOW_LOW_THRESHOLD : v < high ? BETWEEN_THRESHOLDS : bestGt[a]!;
   }
 
   if (opts.allowLowQuality) {
     for (let g = 0; g < numGt; g++) {
       const row = g * numAnchors;
-      let highest = -Infinity;
-      for (let a = 0; a < numAnchors; a++) highest = Math.max(highest, iou[row + a]!);
+      const highest = highestPerGt[g]!;
       for (let a = 0; a < numAnchors; a++) {
         if (iou[row + a] === highest) matches[a] = bestGt[a]!;
       }

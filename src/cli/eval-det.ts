@@ -64,9 +64,7 @@ process.stdout.on('error', (err: NodeJS.ErrnoException) => {
   throw err;
 });
 
-try {
-  run(process.argv);
-} catch (err) {
+function fail(err: unknown): never {
   if (err instanceof CommanderError) {
     if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.exitCode === 0) process.exit(0);
     console.error(`eval-det: ${err.message.replace(/^error: /, '').split('\n')[0]}`);
@@ -77,4 +75,15 @@ try {
     process.exit(2);
   }
   throw err;
+}
+
+// `--checkpoint CKPT --data DIR`: run a model over a split first (src/cli/eval-checkpoint.ts, loaded only then).
+if (process.argv.some((a) => a === '--checkpoint' || a.startsWith('--checkpoint='))) {
+  import('./eval-checkpoint.js').then((m) => m.runCheckpointEval(process.argv)).catch(fail);
+} else {
+  try {
+    run(process.argv);
+  } catch (err) {
+    fail(err);
+  }
 }

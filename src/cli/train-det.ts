@@ -2,12 +2,10 @@
 import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
-import * as tf from '@tensorflow/tfjs-core';
 import { CommanderError } from 'commander';
-import { selectBackend } from '../backend/index.js';
+import type { BackendInfo } from '../backend/index.js';
 import type { Config } from '../config/types.js';
-import { runTraining, type JobReporter } from '../train/job.js';
-import { NonFiniteLossError } from '../train/trainer.js';
+import type { JobReporter } from '../train/job.js';
 import { InputError } from '../util/errors.js';
 import { parseTrainArgs, resolveTrainConfig } from './train-args.js';
 import { ProgressBar } from './progress.js';
@@ -16,14 +14,16 @@ import { ProgressBar } from './progress.js';
 const EXIT = { ok: 0, failed: 1, input: 2, interrupted: 130 } as const;
 
 /** The environment block printed at start and written to log.txt. */
-function environmentLines(config: Config, backend: { name: string; device: string }, argv: readonly string[]): string[] {
+function environmentLines(config: Config, backend: BackendInfo, tfVersion: string, argv: readonly string[]): string[] {
   const cpu = cpus();
   return [
     `command: train-det ${argv.join(' ')}`.trimEnd(),
     `date: ${new Date().toISOString()}`,
     `node: ${process.version} (${process.platform} ${process.arch})`,
     `cpu: ${cpu.length} x ${cpu[0]?.model.trim() ?? 'unknown'}, memory ${(totalmem() / 2 ** 30).toFixed(1)} GiB`,
-    `tfjs-core: ${tf.version_core}, backend: ${backend.name} (${backend.device})`,
+    `tfjs-core: ${tfVersion}, backend: ${backend.name} (${backend.device})` +
+      (backend.repairs.length > 0 ? `, project kernels: ${backend.repairs.join(', ')}` : ''),
+    ...backend.skipped.map((s) => `backend skipped: ${s}`),
     `run: ${config.name}, work dir: ${config.workDir}`,
     `norm: ${config.model.norm}, normAffineTrainable: ${config.model.normAffineTrainable}, normEval: ${config.model.normEval}, ` +
       `frozenStages: ${config.model.frozenStages}, psbnAlpha: ${config.model.psbnAlpha}`,
@@ -61,9 +61,17 @@ async function main(args: readonly string[]): Promise<number> {
   };
 
   let stopSignal: NodeJS.Signals | null = null;
+  let progressStart: { at: number; done: number } | null = null;
   const reporter: JobReporter = {
     info,
-    progress: (done, total, eta) => bar?.update(done, total, eta),
+    progress: (done, total) => {
+      if (bar === null) return;
+      // eta from the speed since the first iteration seen by this process (a resumed run starts mid-way)
+      const now = performance.now();
+      if (progressStart === null) progressStart = { at: now, done };
+      const rate = done > progressStart.done ? (now - progressStart.at) / 1000 / (done - progressStart.done) : null;
+      bar.update(done, total, rate === null ? null : rate * (total - done));
+    },
     trainerReady: (trainer) => {
       const onSignal = (signal: NodeJS.Signals): void => {
         if (stopSignal !== null) {
@@ -80,10 +88,22 @@ async function main(args: readonly string[]): Promise<number> {
     },
   };
 
+  // The heavy modules (tfjs, sharp, the model) load only after the arguments are known to be good.
+  const [tf, { selectBackend }, { runTraining }, { NonFiniteLossError }] = await Promise.all([
+    import('@tensorflow/tfjs-core'),
+    import('../backend/index.js'),
+    import('../train/job.js'),
+    import('../train/trainer.js'),
+  ]);
   try {
-    const backend = await selectBackend(config.backend);
+    let backend: BackendInfo;
+    try {
+      backend = await selectBackend(config.backend);
+    } catch (err) {
+      throw new InputError(`--backend ${config.backend}: ${(err as Error).message}`);
+    }
     writeFileSync(join(config.workDir, 'config.json'), `${JSON.stringify(config, null, 2)}\n`);
-    for (const line of environmentLines(config, backend, args)) info(line);
+    for (const line of environmentLines(config, backend, tf.version_core, args)) info(line);
     info(`resolved config written to ${join(config.workDir, 'config.json')}`);
     const result = await runTraining(config, { resume: cmd.resume, evalOnly: cmd.evalOnly, reporter, backend });
     bar?.clear();

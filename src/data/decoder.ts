@@ -27,6 +27,7 @@ export class InlineDecoder implements Decoder {
 }
 
 interface Pending {
+  owner: PoolWorker;
   resolve: (image: DecodedImage) => void;
   reject: (err: Error) => void;
 }
@@ -65,6 +66,7 @@ export class WorkerDecoder implements Decoder {
     if (target.inFlight++ === 0) target.worker.ref(); // keep the process alive while a job is out
     return new Promise<DecodedImage>((resolve, reject) => {
       this.pending.set(id, {
+        owner: target,
         resolve: (image) => {
           this.release(target);
           resolve(image);
@@ -106,9 +108,11 @@ export class WorkerDecoder implements Decoder {
     for (let i = 0; i < this.size; i++) {
       const worker = workerFromModule(import.meta.url.endsWith('.ts') ? './decode-worker.ts' : './decode-worker.js');
       worker.unref();
+      const entry: PoolWorker = { worker, inFlight: 0 };
       worker.on('message', (reply: WorkerReply) => this.settle(reply));
-      worker.on('error', (err) => this.failAll(err));
-      this.workers.push({ worker, inFlight: 0 });
+      worker.on('error', (err) => this.retire(entry, err.message));
+      worker.on('exit', (code) => this.retire(entry, `exited with code ${code}`));
+      this.workers.push(entry);
     }
   }
 
@@ -128,10 +132,18 @@ export class WorkerDecoder implements Decoder {
     }
   }
 
-  private failAll(err: Error): void {
+  /**
+   * A worker that failed or stopped leaves the pool; its jobs in flight fail (they are not retried: the image may
+   * be what killed it). When no worker is left, the next job starts a fresh pool.
+   */
+  private retire(entry: PoolWorker, why: string): void {
+    const k = this.workers.indexOf(entry);
+    if (k < 0) return;
+    this.workers.splice(k, 1);
     for (const [id, p] of this.pending) {
+      if (p.owner !== entry) continue;
       this.pending.delete(id);
-      p.reject(new Error(`decode worker failed: ${err.message}`));
+      p.reject(new Error(`decode worker stopped (${why})`));
     }
   }
 }

@@ -47,7 +47,7 @@ export const DEFAULT_SHAPES_OPTIONS: Readonly<ShapesOptions> = {
 };
 
 /** Bumped whenever the generator's output changes, so old directories are regenerated. */
-const GENERATOR_VERSION = 1;
+const GENERATOR_VERSION = 3;
 
 export interface ShapeObject {
   cls: ShapeClass;
@@ -145,6 +145,7 @@ export function renderBackground(scene: ShapeScene): Uint8Array {
 export async function renderScene(scene: ShapeScene): Promise<Buffer> {
   return sharp(Buffer.from(renderBackground(scene)), { raw: { width: scene.width, height: scene.height, channels: 3 } })
     .composite([{ input: Buffer.from(sceneSvg(scene)), top: 0, left: 0 }])
+    .removeAlpha() // composite adds an (opaque) alpha channel: the PNGs are RGB
     .png()
     .toBuffer();
 }

@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { inputError } from '../util/errors.js';
 import type { DetectionSet, GroundTruthSet } from './cocoeval.js';
+import { scanDetections } from './results-scan.js';
 
 /** A loaded ground truth plus the category names (for tables). */
 export interface LoadedGroundTruth extends GroundTruthSet {
@@ -14,22 +15,25 @@ export interface LoadedGroundTruth extends GroundTruthSet {
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 
-/** Reads a file and parses it as JSON; a missing file or malformed JSON is an InputError naming the file. */
-export function readJsonFile(path: string): Json {
-  let text: string;
+/** Reads a text file; a missing or unreadable file is an InputError naming it. */
+function readText(path: string): string {
   try {
-    text = readFileSync(path, 'utf8');
+    return readFileSync(path, 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     throw inputError(path, code === 'ENOENT' ? 'file not found' : `cannot read file (${code ?? String(err)})`);
   }
-  return parseJson(text, path);
+}
+
+/** Reads a file and parses it as JSON; a missing file or malformed JSON is an InputError naming the file. */
+export function readJsonFile(path: string): unknown {
+  return parseJson(readText(path), path);
 }
 
 /** Parses JSON text; malformed JSON is an InputError naming `file`. */
-export function parseJson(text: string, file: string): Json {
+export function parseJson(text: string, file: string): unknown {
   try {
-    return JSON.parse(text) as Json;
+    return JSON.parse(text) as unknown;
   } catch (err) {
     throw inputError(file, `malformed JSON: ${(err as Error).message.split('\n')[0]}`);
   }
@@ -92,7 +96,8 @@ function bbox(obj: { [key: string]: Json }, file: string, index: number, field: 
  * `annotations[]` with `id`, `image_id`, `category_id`, `bbox`, `area` and optional `iscrowd` (0 when absent).
  * Annotation ids must be unique; image and category ids must be declared.
  */
-export function groundTruthFromJson(root: Json, file: string): LoadedGroundTruth {
+export function groundTruthFromJson(parsed: unknown, file: string): LoadedGroundTruth {
+  const root = parsed as Json;
   if (!isObject(root)) throw inputError(file, `ground truth must be a JSON object, got ${kind(root)}`);
   const images = arrayField(root, 'images', file);
   const categories = arrayField(root, 'categories', file);
@@ -155,7 +160,8 @@ export function groundTruthFromJson(root: Json, file: string): LoadedGroundTruth
  * `{image_id, category_id, bbox: [x, y, w, h], score}`; other keys are ignored. Image and category ids must be in
  * the ground truth.
  */
-export function detectionsFromJson(root: Json, file: string, gt: GroundTruthSet): DetectionSet {
+export function detectionsFromJson(parsed: unknown, file: string, gt: GroundTruthSet): DetectionSet {
+  const root = parsed as Json;
   if (!Array.isArray(root)) throw inputError(file, `results must be a JSON array of detections, got ${kind(root)}`);
   const imageSet = new Set(gt.imageIds);
   const categorySet = new Set(gt.categoryIds);
@@ -185,7 +191,13 @@ export function readGroundTruth(path: string): LoadedGroundTruth {
   return groundTruthFromJson(readJsonFile(path), path);
 }
 
-/** Reads and validates a COCO results file against a ground truth. */
+/**
+ * Reads and validates a COCO results file against a ground truth. Valid files take a fast path straight into typed
+ * arrays (no object per detection); anything else goes through `JSON.parse` and {@link detectionsFromJson}, which
+ * names the file, index and field of the problem.
+ */
 export function readDetections(path: string, gt: GroundTruthSet): DetectionSet {
-  return detectionsFromJson(readJsonFile(path), path, gt);
+  const text = readText(path);
+  const fast = scanDetections(text, new Set(gt.imageIds), new Set(gt.categoryIds));
+  return fast ?? detectionsFromJson(parseJson(text, path), path, gt);
 }

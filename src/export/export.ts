@@ -1,14 +1,16 @@
 import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Config } from '../config/types.js';
-import type { Module } from '../model/module.js';
+import { writeSafetensors, type TensorToWrite } from '../weights/safetensors.js';
 import { deploySpecOf, foldState, normConstantsOf, type NamedTensors } from './fold-state.js';
 import { DeployRetinaNet, type DeploySpec } from './runtime.js';
 import { writeTfjsDeployModel } from './tfjs-format.js';
 
 /**
- * Folds a trained model's tensors (parameters and buffers by name) into a deploy model and writes it to `outDir`:
- * `model.json` + binary shards (tfjs weights manifest, the deploy spec under `psdet`). Checks first that the
- * folded weights make a complete deploy network. Returns the files written and the spec.
+ * Folds a trained model's tensors (parameters and buffers by name, e.g. `moduleTensors(model)`) into a deploy model
+ * and writes it to `outDir`: `model.safetensors` (folded float32 weights, the spec as JSON in the metadata) and
+ * `model.json` + binary shards (tfjs weights manifest, the deploy spec under `psdet`). Checks first that the folded
+ * weights make a complete deploy network. Returns the files written and the spec.
  */
 export async function exportDeployModel(
   tensors: NamedTensors,
@@ -22,17 +24,16 @@ export async function exportDeployModel(
   const deploy = new DeployRetinaNet(spec, folded);
   try {
     mkdirSync(outDir, { recursive: true });
-    const files = await writeTfjsDeployModel(outDir, spec, folded);
-    return { files, spec };
+    const host: Record<string, TensorToWrite> = {};
+    for (const name of Object.keys(folded).sort()) {
+      const t = folded[name]!;
+      host[name] = { shape: t.shape, values: (await t.data()) as Float32Array };
+    }
+    const safetensors = join(outDir, 'model.safetensors');
+    writeSafetensors(safetensors, host, { format: 'psdet-retinanet-deploy', spec: JSON.stringify(spec) });
+    const tfjsFiles = await writeTfjsDeployModel(outDir, spec, folded);
+    return { files: [safetensors, ...tfjsFiles], spec };
   } finally {
     deploy.dispose();
   }
-}
-
-/** A module's parameters and buffers by name (the module's own tensors: do not dispose). */
-export function moduleState(model: Module): NamedTensors {
-  const out: NamedTensors = {};
-  for (const p of model.params()) out[p.name] = p.variable;
-  for (const b of model.buffers()) out[b.name] = b.variable;
-  return out;
 }

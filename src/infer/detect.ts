@@ -62,25 +62,3 @@ export async function detectionsFromHeads(
   });
 }
 
-/** Forward pass of a model in inference mode: head outputs and pyramid sizes. */
-export interface HeadModel {
-  forward(images: tf.Tensor4D, opts: { training: boolean }): { features: tf.Tensor4D[]; clsLogits: tf.Tensor3D; boxDeltas: tf.Tensor3D };
-}
-
-/**
- * The training model as a Detector: forward in inference mode (BN with running statistics), then
- * `detectionsFromHeads`. Boxes are in resized-image pixels.
- */
-export function modelDetector(model: HeadModel, cfg: DetectConfig): { detect(images: tf.Tensor4D, imageSizes: [number, number][]): Promise<Detections[]> } {
-  return {
-    async detect(images, imageSizes) {
-      const out = model.forward(images, { training: false });
-      try {
-        const featureSizes = out.features.map((f) => [f.shape[1], f.shape[2]] as [number, number]);
-        return await detectionsFromHeads(out.clsLogits, out.boxDeltas, featureSizes, [images.shape[1], images.shape[2]], imageSizes, cfg);
-      } finally {
-        tf.dispose([...out.features, out.clsLogits, out.boxDeltas]);
-      }
-    },
-  };
-}

@@ -1,7 +1,13 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import type { Config, InputConfig } from '../config/types.js';
+import { defaultConfig } from '../config/defaults.js';
 import { resolveConfig } from '../config/resolve.js';
+import { DeployRetinaNet } from '../export/runtime.js';
+import { readTfjsDeployModel } from '../export/tfjs-format.js';
+import { buildRetinaNet } from '../model/build.js';
+import type { RetinaNet } from '../model/retinanet.js';
+import { loadModelWeights } from '../train/checkpoint.js';
 import { InputError } from '../util/errors.js';
 import { defaultCategories } from './coco-categories.js';
 import type { Detector } from './run.js';
@@ -13,6 +19,8 @@ export interface LoadedDetector {
   description: string;
   input: InputConfig;
   categories: { ids: number[]; names: string[] };
+  /** The training model, when a training checkpoint was loaded (for the collapse statistics). */
+  model?: RetinaNet;
   dispose(): void;
 }
 
@@ -75,4 +83,56 @@ export function checkpointConfig(checkpointDir: string, configPath: string | nul
 /** Category ids and names of a config's classes: COCO's 80 when it has 80, else numbered. */
 export function categoriesOf(config: Config): { ids: number[]; names: string[] } {
   return defaultCategories(config.model.numClasses);
+}
+
+export interface LoadDetectorOptions {
+  /** Config file to use instead of the run's config.json (checkpoints only). */
+  configPath: string | null;
+  /** Flag overrides on top of the config (checkpoints only). */
+  overrides: unknown[];
+}
+
+/**
+ * Loads what a CHECKPOINT argument names as a detector: a training checkpoint (the model rebuilt from its config,
+ * weights checked name by name and shape by shape) or an exported deploy model. A config that does not fit the
+ * weights is an InputError naming the weights file and the first tensor that differs.
+ */
+export async function loadDetector(path: string, opts: LoadDetectorOptions): Promise<LoadedDetector> {
+  const source = resolveModelSource(path);
+  if (source.kind === 'deploy') {
+    const { spec, weights } = readTfjsDeployModel(source.dir);
+    const model = new DeployRetinaNet(spec, weights);
+    const input: InputConfig = {
+      ...defaultConfig().input,
+      testMinSize: spec.input.minSize,
+      maxSize: spec.input.maxSize,
+      sizeDivisor: spec.input.sizeDivisor,
+      pixelMean: spec.input.pixelMean,
+      pixelStd: spec.input.pixelStd,
+    };
+    return {
+      detector: model,
+      description: `deploy model ${source.dir} (${spec.block} ResNet, ${spec.numClasses} classes)`,
+      input,
+      categories: spec.categories,
+      dispose: () => model.dispose(),
+    };
+  }
+  const { config, source: configSource } = checkpointConfig(source.dir, opts.configPath, opts.overrides);
+  const model = buildRetinaNet(config.model);
+  try {
+    loadModelWeights(source.dir, model);
+  } catch (err) {
+    model.dispose();
+    if (err instanceof InputError) throw new InputError(`${err.message} (config ${configSource} does not match these weights)`);
+    throw err;
+  }
+  return {
+    detector: model,
+    description: `checkpoint ${source.dir} (ResNet-${config.model.depth} x${config.model.widthMultiplier}, ${config.model.norm}, ${config.model.numClasses} classes; config ${configSource})`,
+    input: config.input,
+    categories: categoriesOf(config),
+    model,
+    dispose: () => model.dispose(),
+  };
 }

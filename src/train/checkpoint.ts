@@ -5,7 +5,8 @@ import type { Module } from '../model/module.js';
 import { InputError } from '../util/errors.js';
 import type { RngState } from '../util/rng.js';
 import type { Optimizer, OptimizerState } from './optimizer.js';
-import { encodeSafetensors, fsyncDir, readSafetensors, writeFileDurable, type HostTensor } from './tensor-file.js';
+import { readSafetensors, type StoredTensor } from '../weights/safetensors.js';
+import { encodeTensors, fsyncDir, writeFileDurable } from './tensor-file.js';
 
 /**
  * Checkpoints: a directory `checkpoints/model_0000500/` (named by completed iterations) holding
@@ -55,14 +56,14 @@ export function moduleTensors(model: Module): Record<string, tf.Tensor> {
  * Assigns saved values to every parameter and buffer of `model`; a missing name or a shape mismatch is an error
  * naming the file and the tensor.
  */
-export function assignModuleTensors(model: Module, tensors: Record<string, HostTensor>, source: string): void {
+export function assignModuleTensors(model: Module, tensors: ReadonlyMap<string, StoredTensor>, source: string): void {
   for (const [name, variable] of Object.entries(moduleTensors(model))) {
-    const saved = tensors[name];
+    const saved = tensors.get(name);
     if (saved === undefined) throw new InputError(`${source}: tensor "${name}" is missing`);
     if (!tf.util.arraysEqual(saved.shape, variable.shape)) {
       throw new InputError(`${source}: tensor "${name}" has shape [${saved.shape}], expected [${variable.shape}]`);
     }
-    const value = tf.tensor(saved.values, saved.shape, saved.dtype);
+    const value = tf.tensor(saved.values, saved.shape, saved.values instanceof Int32Array ? 'int32' : 'float32');
     (variable as tf.Variable).assign(value);
     value.dispose();
   }
@@ -97,8 +98,8 @@ export async function saveCheckpoint(
   rmSync(temp, { recursive: true, force: true });
   mkdirSync(temp);
   const optState = optimizer.state();
-  writeFileDurable(join(temp, 'model.safetensors'), await encodeSafetensors(moduleTensors(model), { format: CHECKPOINT_FORMAT }));
-  writeFileDurable(join(temp, 'optimizer.safetensors'), await encodeSafetensors(optState.tensors, { format: CHECKPOINT_FORMAT }));
+  writeFileDurable(join(temp, 'model.safetensors'), await encodeTensors(moduleTensors(model), { format: CHECKPOINT_FORMAT }));
+  writeFileDurable(join(temp, 'optimizer.safetensors'), await encodeTensors(optState.tensors, { format: CHECKPOINT_FORMAT }));
   const stateFile: StateFile = {
     format: CHECKPOINT_FORMAT,
     ...state,
@@ -184,7 +185,7 @@ export function loadCheckpoint(checkpointDir: string, model: Module, optimizer: 
   const optPath = join(checkpointDir, 'optimizer.safetensors');
   const host = readSafetensors(optPath).tensors;
   const tensors: Record<string, tf.Tensor> = {};
-  for (const [name, h] of Object.entries(host)) tensors[name] = tf.tensor(h.values, h.shape, h.dtype);
+  for (const [name, h] of host) tensors[name] = tf.tensor(h.values, h.shape, h.values instanceof Int32Array ? 'int32' : 'float32');
   try {
     optimizer.loadState({ kind: state.optimizer.kind, steps: state.optimizer.steps, tensors }, optPath);
   } finally {

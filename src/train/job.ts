@@ -1,9 +1,14 @@
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import * as tf from '@tensorflow/tfjs-core';
+import type * as tf from '@tensorflow/tfjs-core';
+import { collapseLogEntry, type CollapseLogEntry } from '../analysis/collapse-log.js';
+import type { CollapseReport } from '../analysis/collapse.js';
+import { measureCollapse } from '../analysis/measure.js';
+import { probeBatches } from '../analysis/probe-set.js';
+import { formatCollapseTable } from '../analysis/table.js';
 import type { BackendInfo } from '../backend/index.js';
 import type { Config } from '../config/types.js';
-import { CocoDataset } from '../data/coco.js';
+import { CocoDataset, cocoSplitPaths } from '../data/coco.js';
 import { DataLoader, loaderOptionsFromConfig } from '../data/loader.js';
 import { ensureShapesDataset } from '../data/shapes.js';
 import { batchToTensor } from '../data/tensor.js';
@@ -13,12 +18,12 @@ import { summaryLines } from '../eval/report.js';
 import { buildRetinaNet } from '../model/build.js';
 import type { RetinaNet } from '../model/retinanet.js';
 import { InputError } from '../util/errors.js';
+import { readSafetensors } from '../weights/safetensors.js';
+import { loadTorchvisionWeights } from '../weights/torchvision.js';
 import { Rng } from '../util/rng.js';
 import { loadModelWeights, resolveResume } from './checkpoint.js';
-import { measureCollapseSnapshot, type CollapseSnapshot } from './collapse-hook.js';
 import { evaluateDetector, type EvaluationResult } from './evaluate.js';
 import { Optimizer } from './optimizer.js';
-import { RetinaNetTask } from './retinanet-task.js';
 import { formatDuration, Trainer } from './trainer.js';
 
 /** Where the embedded shapes set is generated: `data/shapes` in the package. */
@@ -53,8 +58,8 @@ export interface JobResult {
   iteration: number;
   stopped: boolean;
   lastCheckpoint: string | null;
-  /** The last collapse record (collapse.jsonl line), null when none was measured. */
-  collapse: Record<string, unknown> | null;
+  /** The last collapse statistics, null when none were measured. */
+  collapse: CollapseReport | null;
   seconds: number;
 }
 
@@ -68,11 +73,12 @@ interface RunData {
 
 async function loadData(config: Config, needTrain: boolean): Promise<RunData> {
   const root = config.data.root ?? (await ensureShapesDataset(SHAPES_DIR));
-  const ann = (split: string): string => join(root, 'annotations', `instances_${split}.json`);
+  const ann = (split: string): string => cocoSplitPaths(root, split).annotationFile;
+  const dir = (split: string): string => cocoSplitPaths(root, split).imageDir;
   const { trainSplit, valSplit, trainLimit, valLimit, skipEmptyTrainImages } = config.data;
-  const val = await CocoDataset.load(ann(valSplit), join(root, valSplit), { forTraining: false, limit: valLimit });
+  const val = CocoDataset.load(ann(valSplit), dir(valSplit), { forTraining: false, limit: valLimit });
   const train = needTrain
-    ? await CocoDataset.load(ann(trainSplit), join(root, trainSplit), { forTraining: true, skipEmpty: skipEmptyTrainImages, limit: trainLimit })
+    ? CocoDataset.load(ann(trainSplit), dir(trainSplit), { forTraining: true, skipEmpty: skipEmptyTrainImages, limit: trainLimit })
     : val;
   for (const [set, file] of [
     [train, ann(trainSplit)],
@@ -103,36 +109,39 @@ export async function runTraining(config: Config, options: Partial<JobOptions> =
   const { pixelMean, pixelStd } = config.input;
   const toTensor = (batch: Batch): tf.Tensor4D => batchToTensor(batch, pixelMean, pixelStd);
   const model = buildRetinaNet(config.model, new Rng(config.seed));
+  const pretrained = config.model.pretrainedBackbone;
+  if (pretrained !== null && !evalOnly) {
+    try {
+      const report = loadTorchvisionWeights(model.backbone, readSafetensors(pretrained), 'resnet', { file: pretrained });
+      reporter.info(`backbone weights: ${pretrained} (${report.loaded.length} tensors)`);
+    } catch (err) {
+      model.dispose();
+      throw err;
+    }
+  }
   const optimizer = new Optimizer(model.params(), config.solver);
   const trainLoader = new DataLoader(data.train, loaderOptionsFromConfig(config, true));
   const valLoader = new DataLoader(data.val, loaderOptionsFromConfig(config, false));
-  const probeLoader = new DataLoader(data.val, { ...loaderOptionsFromConfig(config, false), batchSize: 1 });
   const workDir = config.workDir;
-  const task = new RetinaNetTask(model, config.model);
-  let lastCollapse: CollapseSnapshot | null = null;
+  let lastCollapse: CollapseReport | null = null;
 
-  const evaluate = async (iteration: number): Promise<EvaluationResult> => {
-    const r = await evaluateDetector(task, valLoader.batches(), gt, {
+  const evaluate = async (iteration: number, tag = `iter${iteration}`): Promise<EvaluationResult> => {
+    const r = await evaluateDetector(model, valLoader.batches(), gt, {
       toTensor,
       categoryIdOf: (label) => data.val.labelToCategoryId(label),
       outDir: join(workDir, 'eval'),
-      tag: `iter${iteration}`,
+      tag,
     });
-    reporter.info(`evaluation at iteration ${iteration}: ${r.images} images in ${r.seconds.toFixed(1)} s`);
+    reporter.info(`evaluation (${tag}): ${r.images} images in ${r.seconds.toFixed(1)} s`);
     for (const line of summaryLines(r.result.params, r.result.stats)) reporter.info(line);
     return r;
   };
-  const collapse = async (iteration: number): Promise<CollapseSnapshot | null> => {
-    const tensors = async function* (): AsyncGenerator<tf.Tensor4D> {
-      let n = 0;
-      for await (const batch of probeLoader.batches()) {
-        if (n++ >= config.collapse.probeImages) return;
-        yield toTensor(batch);
-      }
-    };
-    const snapshot = await measureCollapseSnapshot(model, tensors(), config.collapse, iteration);
-    if (snapshot !== null) lastCollapse = snapshot;
-    return snapshot;
+  const collapse = async (iteration: number): Promise<CollapseLogEntry> => {
+    lastCollapse = await measureCollapse(model, probeBatches(config, data.root), {
+      deadThreshold: config.collapse.deadThreshold,
+      gammaThreshold: config.collapse.gammaThreshold,
+    });
+    return collapseLogEntry(iteration, lastCollapse);
   };
 
   try {
@@ -141,10 +150,12 @@ export async function runTraining(config: Config, options: Partial<JobOptions> =
       if (ckpt === null) throw new InputError(`${join(workDir, 'checkpoints')}: no checkpoint to evaluate (train first or pass --resume PATH)`);
       loadModelWeights(ckpt, model);
       reporter.info(`evaluating ${ckpt}`);
-      const r = await evaluate(-1);
-      const snapshot = await collapse(-1);
-      if (snapshot !== null) reporter.info(snapshot.table);
-      return finish(r.stats, 0, false, ckpt, snapshot);
+      const r = await evaluate(-1, basename(ckpt));
+      await collapse(-1);
+      const report = lastCollapse as CollapseReport | null;
+      if (report !== null) reporter.info(formatCollapseTable(report, `collapsed filters per stage (${ckpt})`));
+      reporter.info(mapLine(r.stats));
+      return finish(r.stats, 0, false, ckpt, report);
     }
 
     const trainer = new Trainer<Batch>({
@@ -156,7 +167,7 @@ export async function runTraining(config: Config, options: Partial<JobOptions> =
         restore: (s) => trainLoader.restore(s as ReturnType<DataLoader['state']>),
       },
       prepare: toTensor,
-      lossFn: (batch, images) => task.losses(images as tf.Tensor4D, batch.samples),
+      lossFn: (batch, images) => model.computeLosses(images as tf.Tensor4D, batch.samples),
       rng: new Rng(config.seed),
       solver: config.solver,
       train: config.train,
@@ -165,7 +176,10 @@ export async function runTraining(config: Config, options: Partial<JobOptions> =
         log: (line) => reporter.info(line),
         afterIteration: (it, max) => reporter.progress?.(it, max, null),
         evaluate: async (it) => (await evaluate(it)).stats,
-        collapse: async (it) => (await collapse(it))?.record ?? null,
+        collapse: async (it) => {
+          const { iteration: _, ...entry } = await collapse(it);
+          return entry;
+        },
         checkpointed: (path) => reporter.info(`checkpoint ${path}`),
       },
     });
@@ -182,16 +196,20 @@ export async function runTraining(config: Config, options: Partial<JobOptions> =
     const result = await trainer.run();
     if (result.stopped) return finish(null, result.iteration, true, result.lastCheckpoint, null);
     reporter.info(`training done: ${result.iteration} iterations in ${formatDuration((performance.now() - start) / 1000)}`);
-    const finalCollapse = lastCollapse as CollapseSnapshot | null;
-    if (finalCollapse !== null) reporter.info(finalCollapse.table);
+    const finalCollapse = lastCollapse as CollapseReport | null;
+    if (finalCollapse !== null) reporter.info(formatCollapseTable(finalCollapse, `collapsed filters per stage at iteration ${result.iteration}`));
     if (result.finalEval !== null) {
-      reporter.info(`mAP ${(result.finalEval.AP! * 100).toFixed(1)}  AP50 ${(result.finalEval.AP50! * 100).toFixed(1)}  (${config.data.valSplit}, ${data.val.images.length} images)`);
+      reporter.info(mapLine(result.finalEval));
     }
     return finish(result.finalEval, result.iteration, false, result.lastCheckpoint, finalCollapse);
   } finally {
     optimizer.dispose();
     model.dispose();
-    await Promise.all([trainLoader.close(), valLoader.close(), probeLoader.close()]);
+    await Promise.all([trainLoader.close(), valLoader.close()]);
+  }
+
+  function mapLine(stats: Record<string, number>): string {
+    return `mAP ${(stats.AP! * 100).toFixed(1)}  AP50 ${(stats.AP50! * 100).toFixed(1)}  (${config.data.valSplit}, ${data.val.images.length} images)`;
   }
 
   function finish(
@@ -199,7 +217,7 @@ export async function runTraining(config: Config, options: Partial<JobOptions> =
     iteration: number,
     stopped: boolean,
     lastCheckpoint: string | null,
-    snapshot: CollapseSnapshot | null,
+    report: CollapseReport | null,
   ): JobResult {
     return {
       mAP: stats?.AP ?? null,
@@ -208,7 +226,7 @@ export async function runTraining(config: Config, options: Partial<JobOptions> =
       iteration,
       stopped,
       lastCheckpoint,
-      collapse: snapshot?.record ?? null,
+      collapse: report,
       seconds: (performance.now() - start) / 1000,
     };
   }

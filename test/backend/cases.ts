@@ -3,7 +3,8 @@
  * float64 reference. Small shapes: finite differences cost two reference evaluations per input element.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { upsampleNearest2x } from '../../src/model/ops.js';
+import { giouLoss, sigmoidFocalLoss } from '../../src/model/losses.js';
+import { maxPool3x3s2, upsampleNearest2x, upsampleNearestTo } from '../../src/model/ops.js';
 import { Rng } from '../../src/util/rng.js';
 import type { GradCase } from './gradcheck.js';
 import {
@@ -78,6 +79,9 @@ export function detectorCases(): GradCase[] {
     convCase("conv2d 3x3 stride 2 'same' (even size)", 6, [2, 6, 6, 2], 3, 2, 2, [0, 1, 0, 1], 'same'),
     convCase('conv2d 7x7 stride 2 pad 3 (stem)', 7, [1, 9, 9, 2], 7, 3, 2, [3, 3, 3, 3]),
     convCase('conv2d 1x1 stride 2 (downsample)', 8, [2, 6, 6, 3], 1, 4, 2, [0, 0, 0, 0], 'valid'),
+    // P6 -> P7 on a small image: inputs smaller than the stride leave whole phases of the input gradient empty
+    convCase('conv2d 3x3 stride 2 pad 1 on a 1x2 input', 15, [2, 1, 2, 3], 3, 2, 2, [1, 1, 1, 1]),
+    convCase('conv2d 1x1 stride 2 on a 1x1 input', 16, [2, 1, 1, 3], 1, 2, 2, [0, 0, 0, 0], 'valid'),
   ];
 
   {
@@ -289,6 +293,78 @@ export function detectorCases(): GradCase[] {
         const mx = reduceRef(a!, [1], -Infinity, Math.max);
         const mn = reduceRef(b!, [0], Infinity, Math.min);
         return map(mx, (v, i) => v + mn.data[i]!);
+      },
+    });
+  }
+
+  {
+    // The model's own compositions (src/model): what the detector actually differentiates.
+    const rng = new Rng(14);
+    cases.push({
+      name: 'model maxPool3x3s2 (pad + reshape + maximum), even size',
+      inputs: [randn(rng, [2, 6, 8, 3])],
+      op: (x) => maxPool3x3s2(x as tf.Tensor4D),
+      ref: ([x]) => maxPoolRef(x!, 3, 2, [1, 1, 1, 1]),
+    });
+    cases.push({
+      name: 'model maxPool3x3s2, odd size',
+      inputs: [randn(rng, [2, 7, 5, 2])],
+      op: (x) => maxPool3x3s2(x as tf.Tensor4D),
+      ref: ([x]) => maxPoolRef(x!, 3, 2, [1, 1, 1, 1]),
+    });
+    cases.push({
+      name: 'model upsampleNearestTo 3x2 -> 5x4 (odd target)',
+      inputs: [randn(rng, [2, 3, 2, 3])],
+      op: (x) => upsampleNearestTo(x as tf.Tensor4D, 5, 4),
+      ref: ([x]) => {
+        const up = upsample2xRef(x!);
+        const out = new Float64Array(2 * 5 * 4 * 3);
+        for (let n = 0; n < 2; n++)
+          for (let i = 0; i < 5; i++) out.set(up.data.subarray(((n * 6 + i) * 4) * 3, ((n * 6 + i) * 4 + 4) * 3), ((n * 5 + i) * 4) * 3);
+        return { shape: [2, 5, 4, 3], data: out };
+      },
+    });
+    // labels: >= 0 foreground class, -1 background, -2 ignored
+    const labels = [0, -1, 2, -2, -1, 1, -1, -2, 2, -1];
+    cases.push({
+      name: 'model sigmoidFocalLoss (foreground, background, ignored anchors)',
+      inputs: [randn(rng, [2, 5, 3], 2)],
+      op: (x) => sigmoidFocalLoss(x as tf.Tensor3D, tf.tensor2d(labels, [2, 5], 'int32'), ALPHA, GAMMA),
+      ref: ([x]) => {
+        const out = new Float64Array(2);
+        x!.data.forEach((v, i) => {
+          const label = labels[Math.floor(i / 3)]!;
+          if (label === -2) return;
+          const t = label === i % 3 ? 1 : 0;
+          const p = sigmoid(v);
+          const ce = softplus(v) - v * t;
+          const pt = p * t + (1 - p) * (1 - t);
+          out[Math.floor(i / 15)]! += (ALPHA * t + (1 - ALPHA) * (1 - t)) * (1 - pt) ** GAMMA * ce;
+        });
+        return { shape: [2], data: out };
+      },
+    });
+    const box = (r: Rng) => {
+      const x1 = r.uniform(0, 10), y1 = r.uniform(0, 10);
+      return [x1, y1, x1 + r.uniform(2, 8), y1 + r.uniform(2, 8)].map(Math.fround);
+    };
+    const gt = Float64Array.from(Array.from({ length: 6 }, () => box(rng)).flat());
+    const pred = { shape: [1, 6, 4], data: Float64Array.from(Array.from({ length: 6 }, () => box(rng)).flat()) };
+    cases.push({
+      name: 'model giouLoss',
+      inputs: [pred],
+      op: (b) => giouLoss(b as tf.Tensor3D, tf.tensor3d(Float32Array.from(gt), [1, 6, 4])),
+      ref: ([b]) => {
+        const out = new Float64Array(6);
+        for (let a = 0; a < 6; a++) {
+          const [x1, y1, x2, y2] = b!.data.subarray(a * 4, a * 4 + 4);
+          const [g1, h1, g2, h2] = gt.subarray(a * 4, a * 4 + 4);
+          const inter = Math.max(0, Math.min(x2!, g2!) - Math.max(x1!, g1!)) * Math.max(0, Math.min(y2!, h2!) - Math.max(y1!, h1!));
+          const union = (x2! - x1!) * (y2! - y1!) + (g2! - g1!) * (h2! - h1!) - inter;
+          const hull = (Math.max(x2!, g2!) - Math.min(x1!, g1!)) * (Math.max(y2!, h2!) - Math.min(y1!, h1!));
+          out[a] = 1 - (inter / (union + 1e-7) - (hull - union) / (hull + 1e-7));
+        }
+        return { shape: [1, 6], data: out };
       },
     });
   }

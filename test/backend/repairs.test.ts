@@ -4,11 +4,15 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, describe, expect, it } from 'vitest';
-import { installRepairs, installedRepairs, removeRepairs, selectBackend } from '../../src/backend/index.js';
+import { installRepairs, installedRepairs, removeRepairs, selectBackend, usableBackends } from '../../src/backend/index.js';
+import { padByConcat } from '../../src/backend/repairs/pad-high-rank.js';
+import { collapseSlice } from '../../src/backend/repairs/slice-high-rank.js';
 import { upsampleNearest2x } from '../../src/model/ops.js';
 import { Rng } from '../../src/util/rng.js';
 import { relError } from './gradcheck.js';
 import { conv2dRef, maxPoolRef, numericGrad, randn, upsample2xRef, type Arr } from './reference.js';
+
+const webgpu = (await usableBackends(['webgpu'])).length > 0;
 
 afterAll(async () => {
   await selectBackend('cpu');
@@ -146,6 +150,66 @@ describe('cpu Conv2DBackpropFilter', () => {
   });
 });
 
+describe('webgpu PadV2 for rank 5', () => {
+  const paddings: Array<[number, number]> = [[0, 0], [1, 0], [0, 2], [0, 1], [0, 0]];
+  const x = randn(new Rng(28), [2, 3, 2, 2, 3]);
+
+  it('padByConcat equals tf.pad (cpu kernel), constant -inf and 0', async () => {
+    await selectBackend('cpu');
+    for (const value of [0, -Infinity]) {
+      const ours = tf.tidy(() => padByConcat(t(x), paddings, value).dataSync());
+      const cpu = tf.tidy(() => tf.pad(t(x), paddings, value).dataSync());
+      expect(Array.from(ours)).toEqual(Array.from(cpu));
+    }
+  });
+
+  it.skipIf(!webgpu)('is left unwritten before the repair and right after (webgpu only)', async () => {
+    await selectBackend('cpu');
+    const expected = tf.tidy(() => tf.pad(t(x), paddings, 7).dataSync());
+    await selectBackend('webgpu');
+    const read = async () => {
+      const y = tf.pad(t(x), paddings, 7);
+      const v = await y.data();
+      y.dispose();
+      return Array.from(v);
+    };
+    removeRepairs('webgpu');
+    const own = await read();
+    installRepairs('webgpu');
+    expect(own).not.toEqual(Array.from(expected));
+    expect(await read()).toEqual(Array.from(expected));
+  });
+});
+
+describe('wasm Slice / SplitV of rank 5', () => {
+  it('collapseSlice merges whole axes and single-index axes', () => {
+    // [2, 4, 2, 6, 3] taking rows 1..3 of axis 1, index 0 of axis 2, everything else: axis 4 is whole, so it
+    // merges into axis 3 (6 * 3 = 18, begin 0 * 3 + 0, size 6 * 3); rank 4 is reached and merging stops.
+    expect(collapseSlice({ shape: [2, 4, 2, 6, 3], begin: [0, 1, 0, 0, 0], size: [2, 3, 1, 6, 3] })).toEqual({
+      shape: [2, 4, 2, 18],
+      begin: [0, 1, 0, 0],
+      size: [2, 3, 1, 18],
+    });
+    // nothing whole and no single index: stays rank 5
+    expect(collapseSlice({ shape: [3, 3, 3, 3, 3], begin: [1, 1, 1, 1, 1], size: [2, 2, 2, 2, 2] }).shape).toHaveLength(5);
+  });
+
+  it('gives the cpu kernel values (slice and split of the model max-pool shapes)', async () => {
+    const x = randn(new Rng(29), [2, 4, 2, 6, 3]);
+    const run = () =>
+      tf.tidy(() => {
+        const a = tf.slice(t(x), [0, 1, 0, 0, 0], [-1, 3, 1, -1, -1]);
+        const [b, c] = tf.split(t(x), 2, 2);
+        const d = tf.slice(t(x), [1, 1, 1, 2, 1], [1, 2, 1, 3, 2]); // stays rank 5: the own kernel
+        return [a, b!, c!, d].map((y) => Array.from(y.dataSync()));
+      });
+    await selectBackend('cpu');
+    const cpu = run();
+    await selectBackend('wasm');
+    expect(run()).toEqual(cpu);
+  });
+});
+
 describe('repair registry', () => {
   it('install is idempotent and remove restores the backend kernel', async () => {
     await selectBackend('wasm');
@@ -157,6 +221,6 @@ describe('repair registry', () => {
     expect(tf.getKernel('Conv2DBackpropFilter', 'wasm')).toBeUndefined();
     expect(tf.getKernel('MaxPoolGrad', 'wasm')?.kernelFunc).not.toBe(repaired?.kernelFunc);
     installRepairs('wasm');
-    expect(installedRepairs('wasm')).toEqual(['Conv2DBackpropFilter', 'Conv2DBackpropInput', 'MaxPoolGrad', 'UnsortedSegmentSum']);
+    expect(installedRepairs('wasm')).toEqual(['Conv2DBackpropFilter', 'Conv2DBackpropInput', 'MaxPoolGrad', 'Slice', 'SplitV', 'UnsortedSegmentSum']);
   });
 });

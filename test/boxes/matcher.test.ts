@@ -49,6 +49,12 @@ describe('matchAnchors', () => {
     expect(m([[0.6, 0.1, 0.0], [0, 0, 0]], LQ)).toEqual([0, 0, 0]);
   });
 
+  it('compares with the thresholds rounded to float32, as torch does', () => {
+    // float32(0.7) = 0.69999998808 < 0.7: torch's (iou >= 0.7) is true for an IoU of float32(0.7)
+    const iou = Math.fround(0.7);
+    expect(m([[iou]], { highThreshold: 0.7, lowThreshold: 0.4, allowLowQuality: false })).toEqual([0]);
+  });
+
   it('rejects a matrix of the wrong size and crossed thresholds', () => {
     expect(() => matchAnchors(new Float32Array(5), 2, 3, LQ)).toThrow('expected 2 x 3');
     expect(() => matchAnchors(new Float32Array(1), 1, 1, { ...LQ, lowThreshold: 0.6 })).toThrow('exceeds');

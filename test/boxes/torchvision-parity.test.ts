@@ -100,11 +100,25 @@ describe('torchvision parity: NMS and post-processing', () => {
     expect(Array.from(batchedNms(boxes, scores, Int32Array.from(FIXTURE.nms.labels), 0.5))).toEqual(FIXTURE.nms.batched05);
   });
 
-  it('gives the same detections as RetinaNet.postprocess_detections', () => {
-    const p = FIXTURE.postprocess;
-    const anchors = f32(FIXTURE.smallAnchors);
+  // torch computes sigmoid in float32 with a vectorised exp that is off by one ulp now and then; a one-ulp score
+  // difference can reorder detections whose scores tie (the 320 case has many exact ties). So the 320 case compares
+  // the detections as a set keyed by label and box, scores within one ulp; the 64 case also compares the order.
+  const cases = [
+    { name: '64x64, top-20 per level', p: FIXTURE.postprocess, featureSizes: SMALL_FEATURES, size: 64, exactOrder: true },
+    {
+      name: '320x320, top-1000 per level, over 1000 boxes into NMS',
+      p: FIXTURE.postprocess320,
+      featureSizes: FIXTURE.postprocess320.featureSizes,
+      size: 320,
+      exactOrder: false,
+    },
+  ];
+  it.each(cases)('gives the same detections as RetinaNet.postprocess_detections ($name)', ({ p, featureSizes, size, exactOrder }) => {
+    const anchors = generateAnchors({
+      sizes: CFG.anchorSizes, scales: CFG.anchorScales, aspectRatios: CFG.aspectRatios, imageHeight: size, imageWidth: size, featureSizes,
+    });
     const numAnchors = anchors.length / 4;
-    const counts = anchorsPerLevel({ scales: CFG.anchorScales, aspectRatios: CFG.aspectRatios, featureSizes: SMALL_FEATURES });
+    const counts = anchorsPerLevel({ scales: CFG.anchorScales, aspectRatios: CFG.aspectRatios, featureSizes });
     const anchorLevels = splitLevels(anchors, counts, 4);
     const logitLevels = splitLevels(formulaLogits(numAnchors * p.numClasses), counts, p.numClasses);
     const deltaLevels = splitLevels(formulaDeltas(numAnchors * 4), counts, 4);
@@ -114,9 +128,22 @@ describe('torchvision parity: NMS and post-processing', () => {
       p.imageSize,
       { ...CFG, scoreThreshold: p.scoreThreshold, topkCandidates: p.topkCandidates, nmsThreshold: p.nmsThreshold, detectionsPerImage: p.detectionsPerImage },
     );
-    expect(Array.from(dets.labels)).toEqual(p.labels);
-    expectClose(dets.scores, p.scores);
-    expectClose(dets.boxes, p.boxes, 1e-5);
+    if (exactOrder) {
+      expect(Array.from(dets.labels)).toEqual(p.labels);
+      expectClose(dets.scores, p.scores);
+      expectClose(dets.boxes, p.boxes, 1e-5);
+      return;
+    }
+    const key = (label: number, box: ArrayLike<number>) => `${label}:${Array.from(box, (v) => v.toFixed(2)).join(',')}`;
+    const theirs = new Map(p.labels.map((l, i) => [key(l, p.boxes.slice(4 * i, 4 * i + 4)), p.scores[i]!]));
+    expect(dets.scores.length).toBe(p.scores.length);
+    const missing: string[] = [];
+    dets.labels.forEach((l, i) => {
+      const k = key(l, dets.boxes.subarray(4 * i, 4 * i + 4));
+      const score = theirs.get(k);
+      if (score === undefined || Math.abs(score - dets.scores[i]!) > 1.2e-7) missing.push(`${k} ${dets.scores[i]} vs ${score}`);
+    });
+    expect(missing).toEqual([]);
   });
 });
 

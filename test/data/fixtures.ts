@@ -30,13 +30,6 @@ export async function gradientImage(path: string, width: number, height: number)
   await sharp(px, { raw: { width, height, channels: 3 } }).png().toFile(path);
 }
 
-export interface MiniImage {
-  id: number;
-  file_name: string;
-  width: number;
-  height: number;
-}
-
 /** Writes a COCO-layout root with one split and returns the annotation file path. */
 export function writeCoco(root: string, split: string, json: unknown): string {
   mkdirSync(join(root, 'annotations'), { recursive: true });

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { CocoDataset } from '../../src/data/coco.js';
 import { BatchPlanner, DataLoader, type BadImageWarning, type LoaderOptions, type LoaderState } from '../../src/data/loader.js';
+import type { DecodedImage, DecodeRequest } from '../../src/data/transforms.js';
 import type { Batch } from '../../src/data/types.js';
 import { InputError } from '../../src/util/errors.js';
 import { COCO_MINI, COCO_MINI_SKIP } from '../helpers.js';
@@ -149,6 +150,29 @@ describe('DataLoader', async () => {
     const s = (await threaded.next()).samples[0]!;
     expect(s.pixels).toBeInstanceOf(Uint8Array);
     expect(s.pixels.length).toBe(s.width * s.height * 3);
+  });
+
+  it('decodes `prefetch` batches ahead while the caller works on the current one', async () => {
+    // A decoder that only records what was asked of it and answers with a 1x1 image.
+    const asked: string[] = [];
+    const decoder = {
+      decode: async (req: DecodeRequest): Promise<DecodedImage> => {
+        asked.push(req.path);
+        return { pixels: new Uint8Array(3), height: 1, width: 1, originalHeight: 1, originalWidth: 1, flipped: req.flip };
+      },
+      close: async (): Promise<void> => undefined,
+    };
+    const loader = new DataLoader(dataset, { ...BASE, batchSize: 2, prefetch: 3, decoder });
+    await loader.next();
+    // the batch returned plus 3 ahead, 2 images each
+    expect(asked).toHaveLength(8);
+    await loader.next();
+    expect(asked).toHaveLength(10); // one more batch ahead
+    const none = new DataLoader(dataset, { ...BASE, batchSize: 2, prefetch: 0, decoder });
+    asked.length = 0;
+    await none.next();
+    expect(asked).toHaveLength(2);
+    await loader.close(); // does not close an injected decoder
   });
 
   it('iterates once in order for evaluation, unflipped, at testMinSize, the last batch smaller', async () => {

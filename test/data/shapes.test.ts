@@ -27,6 +27,8 @@ describe('shapes dataset', () => {
     }
     const paths = cocoSplitPaths(rootA, 'train2017');
     const ds = CocoDataset.load(paths.annotationFile, paths.imageDir, { forTraining: true });
+    const meta = await sharp(join(paths.imageDir, ds.images[0]!.fileName)).metadata();
+    expect([meta.format, meta.width, meta.height, meta.channels]).toEqual(['png', 128, 128, 3]);
     expect(ds.classNames).toEqual([...SHAPE_CLASSES]);
     expect(ds.images).toHaveLength(12);
     expect(ds.stats.degenerateDropped).toBe(0);

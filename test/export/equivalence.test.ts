@@ -5,16 +5,17 @@ import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, describe, expect, it } from 'vitest';
 import { defaultConfig } from '../../src/config/defaults.js';
 import type { Config, NormKind } from '../../src/config/types.js';
-import { exportDeployModel, moduleState } from '../../src/export/export.js';
+import { exportDeployModel } from '../../src/export/export.js';
 import { DeployRetinaNet } from '../../src/export/runtime.js';
 import { readTfjsDeployModel } from '../../src/export/tfjs-format.js';
-import { modelDetector } from '../../src/infer/detect.js';
 import { buildRetinaNet } from '../../src/model/build.js';
 import type { Detections } from '../../src/model/postprocess.js';
 import type { RetinaNet } from '../../src/model/retinanet.js';
 
 
+import { moduleTensors } from '../../src/train/checkpoint.js';
 import { Rng } from '../../src/util/rng.js';
+import { readSafetensors } from '../../src/weights/safetensors.js';
 
 /** ResNet-18 at 1/16 width, FPN and head 16 wide, 2 tower convs, 3 classes. */
 function tinyConfig(norm: NormKind): Config {
@@ -80,8 +81,10 @@ describe('exported (folded) model', () => {
       const model = buildRetinaNet(cfg.model, new Rng(3));
       perturb(model, 11);
       const out = join(dir, norm);
-      const { files, spec } = await exportDeployModel(moduleState(model), cfg, { ids: [1, 2, 3], names: ['a', 'b', 'c'] }, out);
-      expect(files.map((f) => f.slice(out.length + 1))).toEqual(['model.json', 'group1-shard1of1.bin']);
+      const { files, spec } = await exportDeployModel(moduleTensors(model), cfg, { ids: [1, 2, 3], names: ['a', 'b', 'c'] }, out);
+      expect(files.map((f) => f.slice(out.length + 1))).toEqual(['model.safetensors', 'model.json', 'group1-shard1of1.bin']);
+      const safe = readSafetensors(files[0]!);
+      expect(JSON.parse(safe.metadata.spec!)).toEqual(spec);
 
       const images = tf.randomNormal([2, 96, 128, 3], 0, 1, 'float32', 7) as tf.Tensor4D;
       const sizes: [number, number][] = [[96, 128], [80, 100]];
@@ -92,6 +95,7 @@ describe('exported (folded) model', () => {
       // 8 in the FPN, 2 x (2 + 1) in the head = 34 convs, each a weight and a bias.
       expect(Object.keys(weights)).toHaveLength(68);
       expect(Object.keys(weights).some((n) => /\.bn\d*\./.test(n))).toBe(false);
+      expect([...safe.tensors.keys()].sort()).toEqual(Object.keys(weights).sort());
       const deploy = new DeployRetinaNet(readSpec, weights);
       const heads = deploy.forward(images);
       const cls = tf.concat(heads.clsLogits, 1);
@@ -105,7 +109,7 @@ describe('exported (folded) model', () => {
       expect(await rel(cls, reference.clsLogits)).toBeLessThan(1e-4);
       expect(await rel(box, reference.boxDeltas)).toBeLessThan(1e-4);
 
-      const fromModel = await modelDetector(model, cfg.model).detect(images, sizes);
+      const fromModel = await model.detect(images, sizes);
       const fromDeploy = await deploy.detect(images, sizes);
       expect(fromModel[0]!.scores.length).toBeGreaterThan(10);
       expectSameDetections(fromModel, fromDeploy);
@@ -122,7 +126,7 @@ describe('exported (folded) model', () => {
     perturb(model, 11);
     const out = join(dir, 'wrong-alpha');
     const wrong = { ...cfg, model: { ...cfg.model, psbnAlpha: 0 } };
-    await exportDeployModel(moduleState(model), wrong, { ids: [1, 2, 3], names: ['a', 'b', 'c'] }, out);
+    await exportDeployModel(moduleTensors(model), wrong, { ids: [1, 2, 3], names: ['a', 'b', 'c'] }, out);
     const { spec, weights } = readTfjsDeployModel(out);
     const deploy = new DeployRetinaNet(spec, weights);
     const images = tf.randomNormal([1, 64, 64, 3], 0, 1, 'float32', 7) as tf.Tensor4D;

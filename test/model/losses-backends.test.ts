@@ -1,7 +1,6 @@
 // The losses on the wasm backend (the fast CPU backend here): same values and gradients as on cpu.
 import '@tensorflow/tfjs-backend-wasm';
 import * as tf from '@tensorflow/tfjs-core';
-import '@tensorflow/tfjs-core/dist/register_all_gradients.js';
 import { afterAll, describe, expect, it } from 'vitest';
 import { defaultConfig } from '../../src/config/defaults.js';
 import { retinanetLosses } from '../../src/model/losses.js';

@@ -1,6 +1,5 @@
 // RetinaNet losses against torchvision 0.14's RetinaNetHead.compute_loss (test/fixtures/boxes_torchvision.json).
 import * as tf from '@tensorflow/tfjs-core';
-import '@tensorflow/tfjs-core/dist/register_all_gradients.js';
 import { describe, expect, it } from 'vitest';
 import { assignBatchTargets } from '../../src/boxes/targets.js';
 import { defaultConfig } from '../../src/config/defaults.js';

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
-import { BatchNorm, FrozenBatchNorm, PsBatchNorm, makeNorm } from '../../src/model/norm.js';
+import { BatchNorm, FrozenBatchNorm, PsBatchNorm, batchMoments, makeNorm } from '../../src/model/norm.js';
 
 function close(actual: ArrayLike<number>, expected: number[], tol = 1e-5): void {
   expect(actual.length).toBe(expected.length);
@@ -78,6 +78,15 @@ describe('BatchNorm', () => {
     bn.freeze();
     expect(bn.params().every((p) => !p.trainable && !p.variable.trainable)).toBe(true);
     bn.dispose();
+  });
+});
+
+describe('batchMoments', () => {
+  it('gives the per-channel mean and biased variance over N, H, W', () => {
+    const { mean, variance } = batchMoments(input());
+    close(mean.dataSync(), [3, 2]);
+    close(variance.dataSync(), [3.5, 4]);
+    tf.dispose([mean, variance]);
   });
 });
 

@@ -26,8 +26,18 @@ function loaded(fx: ParityFixture, norm: 'bn' | 'frozen_bn' | 'psbn' = 'bn'): Re
   return model;
 }
 
-for (const variant of ['small', 'small-c5'] as const) {
-  describe.skipIf(!HAS_TORCHVISION)(`torchvision parity (${variant}: ResNet-18 1/4 width, FPN 32, 320 x 320, batch 2)`, () => {
+/**
+ * The small variants run with every test run; the full retinanet_resnet50_fpn (weights 146 MB, ~1 min on wasm) only
+ * with PSDET_PARITY_R50=1 (`npm run parity:r50`).
+ */
+const VARIANTS = [
+  ['small', 'ResNet-18 1/4 width, FPN 32, P6 from P5'],
+  ['small-c5', 'ResNet-18 1/4 width, FPN 32, P6 from C5'],
+  ...(process.env.PSDET_PARITY_R50 ? [['r50', 'retinanet_resnet50_fpn, 91 classes']] : []),
+] as ['small' | 'small-c5' | 'r50', string][];
+
+for (const [variant, what] of VARIANTS) {
+  describe.skipIf(!HAS_TORCHVISION)(`torchvision parity (${variant}: ${what}; 320 x 320, batch 2)`, () => {
     let fx: ParityFixture;
     beforeAll(async () => {
       fx = parityFixture(variant);

@@ -1,10 +1,19 @@
 import { describe, expect, it } from 'vitest';
 import { defaultConfig } from '../../src/config/defaults.js';
-import { postprocessDetections, resizeBoxesToOriginal, topK, unscaleBoxes, xyxyToXywh } from '../../src/model/postprocess.js';
+import {
+  levelTopK,
+  postprocessDetections,
+  resizeBoxesToOriginal,
+  topK,
+  unscaleBoxes,
+  xyxyToXywh,
+} from '../../src/model/postprocess.js';
 import { Rng } from '../../src/util/rng.js';
 
 const CFG = { ...defaultConfig().model };
-const sig = (x: number) => 1 / (1 + Math.exp(-x));
+// sigmoid as torch computes it on float32: exp, 1 + e and the reciprocal each rounded to float32
+const f = Math.fround;
+const sig = (x: number) => f(1 / f(1 + f(Math.exp(-x))));
 
 // Level A: two anchors, K = 2. Level B: one anchor on top of level A's first.
 const LEVEL_A = {
@@ -37,6 +46,13 @@ describe('postprocessDetections', () => {
     const d = postprocessDetections([LEVEL_A, LEVEL_B], 2, [25, 28], CFG);
     expect(Array.from(d.scores)).toEqual([sig(3), sig(1), 0.5].map(Math.fround));
     expect(Array.from(d.labels)).toEqual([0, 0, 1]);
+  });
+
+  it('compares scores with the threshold rounded to float32, as torch does', () => {
+    // a threshold a hair below float32(sigmoid(1)) rounds to it in float32, so sigmoid(1) is not above it
+    const threshold = Math.fround(sig(1)) - 1e-12;
+    const d = postprocessDetections([LEVEL_A], 2, [25, 28], { ...CFG, scoreThreshold: threshold });
+    expect(Array.from(d.scores)).toEqual([Math.fround(sig(2))]);
   });
 
   it('returns empty arrays when nothing passes the threshold', () => {
@@ -83,6 +99,39 @@ describe('topK', () => {
         .sort((a, b) => scores[b]! - scores[a]! || a - b)
         .slice(0, k);
       expect(Array.from(topK(scores, k))).toEqual(expected);
+    }
+  });
+});
+
+describe('levelTopK', () => {
+  const threshold = Math.fround(0.05);
+  const floor = Math.log(0.05 / 0.95) - 1e-3;
+
+  it('keeps saturated ties: logits 17.5..40 all score 1.0 in float32, the lowest indices win', () => {
+    // float32 sigmoid is 1.0 from a logit of about 16.6 up: six anchors tie at 1.0. top-3 by (score, index) is
+    // 0, 1, 2 even though logits 30 and 40 are larger (torch.topk picks tied scores by index too).
+    const logits = Float32Array.from([20, 30, 25, 18, 17.5, 40, 5, 3, 2, 1]);
+    const top = levelTopK(logits, threshold, floor, 3);
+    expect(Array.from(top.flat)).toEqual([0, 1, 2]);
+    expect(Array.from(top.scores)).toEqual([1, 1, 1]);
+  });
+
+  it('agrees with scoring every logit and sorting, on random levels', () => {
+    const rng = new Rng(11);
+    const sigmoid32 = (x: number) => f(1 / f(1 + f(Math.exp(-x))));
+    for (let trial = 0; trial < 40; trial++) {
+      const n = 1 + rng.int(4000);
+      // a mix of saturated, coarse (ties) and ordinary logits around the threshold
+      const logits = Float32Array.from({ length: n }, () => {
+        const u = rng.next();
+        return u < 0.2 ? rng.uniform(15, 40) : u < 0.5 ? Math.round(rng.uniform(-6, 6) * 4) / 4 : rng.uniform(-8, 8);
+      });
+      const k = rng.int(n + 50);
+      const expected = Array.from({ length: n }, (_, i) => i)
+        .filter((i) => sigmoid32(logits[i]!) > threshold)
+        .sort((a, b) => sigmoid32(logits[b]!) - sigmoid32(logits[a]!) || a - b)
+        .slice(0, k);
+      expect(Array.from(levelTopK(logits, threshold, floor, k).flat)).toEqual(expected);
     }
   });
 });

@@ -15,7 +15,8 @@ import {
   type TrainingState,
 } from '../../src/train/checkpoint.js';
 import { Optimizer } from '../../src/train/optimizer.js';
-import { decodeSafetensors, encodeSafetensors, readSafetensors } from '../../src/train/tensor-file.js';
+import { encodeTensors } from '../../src/train/tensor-file.js';
+import { parseSafetensors, readSafetensors } from '../../src/weights/safetensors.js';
 import { ROOT } from '../helpers.js';
 import { ToyNet } from './toy.js';
 
@@ -25,11 +26,11 @@ function state(iteration: number): TrainingState {
   return { iteration, rng: [1, 2, 3, iteration], loader: { epoch: 0, cursor: iteration }, schedule: { baseLr: 0.01 } };
 }
 
-describe('safetensors files', () => {
-  it('writes the documented layout and reads it back bit for bit', async () => {
+describe('checkpoint tensor files', () => {
+  it('writes tensors in the safetensors layout, names sorted, and reads them back bit for bit', async () => {
     const a = tf.tensor2d([[1.5, -2], [Math.PI, 1e-30]]);
     const b = tf.tensor1d([7, -8], 'int32');
-    const bytes = await encodeSafetensors({ b, a }, { format: 'x' });
+    const bytes = Buffer.from(await encodeTensors({ b, a }, { format: 'x' }));
     // 8-byte little-endian header length, then a JSON header padded to a multiple of 8
     const headerLength = Number(bytes.readBigUInt64LE(0));
     expect(headerLength % 8).toBe(0);
@@ -39,10 +40,10 @@ describe('safetensors files', () => {
     expect(header.b).toEqual({ dtype: 'I32', shape: [2], data_offsets: [16, 24] });
     expect(header.__metadata__).toEqual({ format: 'x' });
     expect(bytes.byteLength).toBe(8 + headerLength + 24);
-    const back = decodeSafetensors(bytes, 'mem');
-    expect(Array.from(back.tensors.a!.values)).toEqual(Array.from(a.dataSync()));
-    expect(Array.from(back.tensors.b!.values)).toEqual([7, -8]);
-    expect(() => decodeSafetensors(bytes.subarray(0, 40), 'cut.safetensors')).toThrow('cut.safetensors: truncated safetensors header');
+    const back = parseSafetensors(bytes, 'mem');
+    expect(Array.from(back.tensors.get('a')!.values)).toEqual(Array.from(a.dataSync()));
+    expect(Array.from(back.tensors.get('b')!.values)).toEqual([7, -8]);
+    expect(() => parseSafetensors(bytes.subarray(0, 40), 'cut.safetensors')).toThrow('cut.safetensors');
     tf.dispose([a, b]);
   });
 });
@@ -132,9 +133,9 @@ describe('checkpoints', () => {
     const iteration = (JSON.parse(readFileSync(join(latest!, 'state.json'), 'utf8')) as { iteration: number }).iteration;
     expect(iteration).toBeGreaterThanOrEqual(2);
     // every value of the weight equals the checkpoint's iteration: the files are complete, not torn
-    const w = readSafetensors(join(latest!, 'model.safetensors')).tensors.w!;
+    const w = readSafetensors(join(latest!, 'model.safetensors')).tensors.get('w')!;
     expect(w.values.length).toBe(1024 * 4096);
-    expect(w.values.every((v) => v === iteration)).toBe(true);
+    expect((w.values as Float32Array).every((v) => v === iteration)).toBe(true);
     expect(existsSync(join(latest!, 'optimizer.safetensors'))).toBe(true);
   });
 

@@ -6,6 +6,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { conv2dBackpropFilterKernel, conv2dBackpropInputKernel } from './conv2d-grads.js';
 import { maxPoolGradKernel } from './max-pool-grad.js';
+import { padHighRankKernel } from './pad-high-rank.js';
+import { splitHighRankKernel, wasmSliceKernel } from './slice-high-rank.js';
 import { resizeNearestGradKernel } from './resize-nearest-grad.js';
 import { unsortedSegmentSumKernel } from './unsorted-segment-sum.js';
 
@@ -15,7 +17,10 @@ export interface KernelRepair {
   backends: string[];
   /** Why, in one line (printed by `describeRepairs`). */
   reason: string;
-  kernelFunc: tf.KernelFunc;
+  /** The replacement; a partial repair gets the backend's own kernel to hand the cases it computes right. */
+  kernelFunc: tf.KernelFunc | ((own: tf.KernelFunc) => tf.KernelFunc);
+  /** True when `kernelFunc` wraps the backend's own kernel (which must then exist). */
+  wrapsOwn?: boolean;
 }
 
 export const REPAIRS: readonly KernelRepair[] = [
@@ -42,6 +47,27 @@ export const REPAIRS: readonly KernelRepair[] = [
     backends: ['cpu'],
     reason: 'cpu kernel is wrong for batch > 1',
     kernelFunc: resizeNearestGradKernel,
+  },
+  {
+    kernelName: 'PadV2',
+    backends: ['webgpu'],
+    reason: 'webgpu shader for rank-5 pads is invalid WGSL: output left unwritten (the gradient of a rank-5 slice)',
+    kernelFunc: padHighRankKernel,
+    wrapsOwn: true,
+  },
+  {
+    kernelName: 'Slice',
+    backends: ['wasm'],
+    reason: 'wasm copies the whole input per slice, and goes element by element above rank 4: row copies in the heap',
+    kernelFunc: wasmSliceKernel,
+    wrapsOwn: true,
+  },
+  {
+    kernelName: 'SplitV',
+    backends: ['wasm'],
+    reason: 'wasm splits rank > 4 through the same per-element slice: merged to rank <= 4',
+    kernelFunc: splitHighRankKernel,
+    wrapsOwn: true,
   },
   {
     kernelName: 'UnsortedSegmentSum',
@@ -71,9 +97,13 @@ export function installRepairs(backendName: string): string[] {
     const k = key(repair.kernelName, backendName);
     if (!replaced.has(k)) {
       const own = tf.getKernel(repair.kernelName, backendName);
+      if (repair.wrapsOwn && own === undefined) continue;
       replaced.set(k, own ?? null);
       if (own !== undefined) tf.unregisterKernel(repair.kernelName, backendName);
-      tf.registerKernel({ kernelName: repair.kernelName, backendName, kernelFunc: repair.kernelFunc });
+      const kernelFunc = repair.wrapsOwn
+        ? (repair.kernelFunc as (own: tf.KernelFunc) => tf.KernelFunc)(own!.kernelFunc)
+        : (repair.kernelFunc as tf.KernelFunc);
+      tf.registerKernel({ kernelName: repair.kernelName, backendName, kernelFunc });
     }
     names.push(repair.kernelName);
   }

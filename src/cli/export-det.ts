@@ -1,0 +1,64 @@
+#!/usr/bin/env node
+/**
+ * export-det: fold a checkpoint's norm layers into its convolutions and write a deploy model (model.safetensors,
+ * and model.json + shards that @tensorflow/tfjs loads in a browser).
+ *
+ *   export-det CHECKPOINT --out DIR [--config FILE] [--set key=value ...]
+ *
+ * Bad input (missing checkpoint, a config that does not fit the weights): one line on stderr, exit code 2.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { Command, CommanderError } from 'commander';
+import { selectBackend } from '../backend/index.js';
+import { parseAssignments } from '../config/resolve.js';
+import { exportDeployModel } from '../export/export.js';
+import { categoriesOf, checkpointConfig, resolveModelSource } from '../infer/load.js';
+import { buildRetinaNet } from '../model/build.js';
+import { loadModelWeights, moduleTensors } from '../train/checkpoint.js';
+import { InputError } from '../util/errors.js';
+
+async function main(argv: string[]): Promise<void> {
+  const program = new Command('export-det')
+    .description('Fold BN / FrozenBN / psBN into the convolutions and write a deploy model (safetensors + tfjs weights manifest)')
+    .argument('<checkpoint>', 'checkpoint directory (model_NNNNNNN), or a checkpoints/ or work dir (its latest)')
+    .requiredOption('--out <dir>', 'output directory')
+    .option('--config <file>', "model config (default: the run's config.json beside the checkpoint)")
+    .option('--set <key=value>', 'override a config field (repeatable)', (v: string, acc: string[]) => [...acc, v], [])
+    .exitOverride()
+    .configureOutput({ writeErr: () => undefined });
+  program.parse(argv);
+  const flags = program.opts<{ out: string; config?: string; set: string[] }>();
+  const [checkpoint] = program.processedArgs as [string];
+  const source = resolveModelSource(checkpoint);
+  if (source.kind !== 'checkpoint') throw new InputError(`${checkpoint}: already a deploy model (model.json)`);
+  const { config, source: configSource } = checkpointConfig(source.dir, flags.config ?? null, [parseAssignments(flags.set)]);
+  tf.env().set('PROD', true);
+  await selectBackend('cpu');
+  const model = buildRetinaNet(config.model);
+  try {
+    try {
+      loadModelWeights(source.dir, model);
+    } catch (err) {
+      if (err instanceof InputError) throw new InputError(`${err.message} (config ${configSource} does not match these weights)`);
+      throw err;
+    }
+    const { files } = await exportDeployModel(moduleTensors(model), config, categoriesOf(config), flags.out);
+    console.log(`exported ${source.dir} (${config.model.norm} folded) to:\n${files.map((f) => `  ${f}`).join('\n')}`);
+  } finally {
+    model.dispose();
+  }
+}
+
+main(process.argv).catch((err: unknown) => {
+  if (err instanceof CommanderError) {
+    if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.exitCode === 0) process.exit(0);
+    console.error(`export-det: ${err.message.replace(/^error: /, '').split('\n')[0]}`);
+    process.exit(2);
+  }
+  if (err instanceof InputError) {
+    console.error(`export-det: ${err.message.split('\n')[0]}`);
+    process.exit(2);
+  }
+  console.error(err);
+  process.exit(1);
+});

@@ -1,0 +1,37 @@
+import { join } from 'node:path';
+import type { Worker } from 'node:worker_threads';
+import { describe, expect, it } from 'vitest';
+import { InlineDecoder, WorkerDecoder } from '../../src/data/decoder.js';
+import type { DecodeRequest } from '../../src/data/transforms.js';
+import { InputError } from '../../src/util/errors.js';
+import { gradientImage, tempDir } from './fixtures.js';
+
+describe('WorkerDecoder', () => {
+  it('gives the main thread the same pixels, passes InputError across, and survives a dead worker', async () => {
+    const dir = tempDir();
+    const path = join(dir, 'g.png');
+    await gradientImage(path, 30, 20);
+    const req: DecodeRequest = { path, expectedWidth: 30, expectedHeight: 20, minSize: 35, maxSize: 100, flip: true };
+    const pool = new WorkerDecoder(2);
+    try {
+      const [a, b] = await Promise.all([pool.decode(req), new InlineDecoder().decode(req)]);
+      expect([a.width, a.height]).toEqual([53, 35]); // 20 -> 35, 30 * 35 / 20 = 52.5 -> 53 (round half up)
+      expect(Buffer.from(a.pixels).equals(Buffer.from(b.pixels))).toBe(true);
+      const err = await pool.decode({ ...req, path: join(dir, 'none.png') }).then(
+        () => null,
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(InputError);
+      expect((err as Error).message).toBe(`${join(dir, 'none.png')}: image file not found`);
+      // stop one worker from outside: the other takes the jobs; stop both: a fresh pool starts
+      const workers = (pool as unknown as { workers: { worker: Worker }[] }).workers;
+      await workers[0]!.worker.terminate();
+      expect((await pool.decode(req)).width).toBe(53);
+      await Promise.all(workers.map((w) => w.worker.terminate()));
+      expect((await pool.decode(req)).width).toBe(53);
+    } finally {
+      await pool.close();
+    }
+    await expect(pool.decode(req)).rejects.toThrow(/after close/);
+  });
+});

@@ -1,0 +1,55 @@
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { describe, expect, it } from 'vitest';
+import { resolveConfig } from '../../src/config/resolve.js';
+import type { Config } from '../../src/config/types.js';
+import { runTraining } from '../../src/train/job.js';
+import { ROOT } from '../helpers.js';
+
+/** The default tiny shapes config made smaller still: 64 px, width 1/8, batch 2, one val image. */
+function tinyConfig(workDir: string, maxIter: number): Config {
+  return resolveConfig(join(ROOT, 'models', 'retinanet_r18_tiny_shapes.json'), [
+    {
+      workDir,
+      backend: 'cpu',
+      model: { widthMultiplier: 0.125, fpnChannels: 16, headChannels: 16, headDepth: 1, norm: 'psbn' },
+      input: { trainMinSizes: [64], testMinSize: 64, maxSize: 64 },
+      data: { valLimit: 1 },
+      collapse: { probeImages: 1 },
+      solver: { batchSize: 2, maxIter, warmupIters: 2, steps: [3], baseLr: 0.02 },
+      train: { logPeriod: 1, checkpointPeriod: 100, evalPeriod: 0, collapsePeriod: 0 },
+    },
+  ]);
+}
+
+describe('runTraining on the shapes set', () => {
+  it('resumes exactly: RetinaNet, data loader, BN statistics and momentum continue bit for bit', async () => {
+    const straightDir = mkdtempSync(join(tmpdir(), 'psdet-job-'));
+    const straight = await runTraining(tinyConfig(straightDir, 5));
+    expect(straight).toMatchObject({ iteration: 5, stopped: false });
+    expect(straight.collapse?.stages.map((s) => s.stage)).toContain('res5');
+
+    const dir = mkdtempSync(join(tmpdir(), 'psdet-job-'));
+    let trainer: { requestStop(): void } | null = null;
+    const stopped = await runTraining(tinyConfig(dir, 5), {
+      reporter: {
+        info: () => undefined,
+        trainerReady: (t) => (trainer = t),
+        progress: (done) => done === 2 && trainer?.requestStop(),
+      },
+    });
+    expect(stopped).toMatchObject({ iteration: 2, stopped: true });
+    const before = tf.memory().numTensors;
+    const resumed = await runTraining(tinyConfig(dir, 5), { resume: 'auto' });
+    expect(resumed).toMatchObject({ iteration: 5, stopped: false });
+    expect(tf.memory().numTensors).toBe(before); // the job frees its model, optimizer and loaders
+
+    const weights = (d: string): Buffer => readFileSync(join(d, 'checkpoints', 'model_0000005', 'model.safetensors'));
+    const moments = (d: string): Buffer => readFileSync(join(d, 'checkpoints', 'model_0000005', 'optimizer.safetensors'));
+    expect(weights(dir).equals(weights(straightDir))).toBe(true);
+    expect(moments(dir).equals(moments(straightDir))).toBe(true);
+    expect(resumed.stats).toEqual(straight.stats);
+  });
+});
