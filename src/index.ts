@@ -115,9 +115,12 @@ export {
 export { measureCollapse, recordCollapse, type ProbeableModel } from './analysis/measure.js';
 export { appendCollapseLog, readCollapseLog, collapseLogEntry, latestAttempt, type CollapseLogEntry } from './analysis/collapse-log.js';
 export { formatCollapseTable, formatRevivalTable } from './analysis/table.js';
+export { probeBatches } from './analysis/probe-set.js';
+export { shiftBetaForPsbn } from './analysis/psbn-shift.js';
+export { induceCollapse, type InduceOptions } from './analysis/induce-collapse.js';
 export { lineChartSvg, barChartSvg, svgToPng, writeChart, type LineChartSpec, type BarChartSpec } from './analysis/plots.js';
 export {
-  expandGrid, runGrid, writeGridReport, runRevival, writeRevivalReport,
+  expandGrid, runGrid, writeGridReport, runRevival, writeRevivalReport, backboneDeadRatio,
   type GridSpec, type StudyRun, type RunResult, type RunTraining, type TrainingResult, type RevivalResult,
 } from './analysis/study.js';
 // Inference, drawing, norm folding and the deploy model.
