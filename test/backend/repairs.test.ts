@@ -11,9 +11,10 @@ import { collapseSlice } from '../../src/backend/repairs/slice-high-rank.js';
 import { upsampleNearest2x } from '../../src/model/ops.js';
 import { Rng } from '../../src/util/rng.js';
 import { relError } from './gradcheck.js';
+import { testBackends } from '../helpers.js';
 import { conv2dRef, maxPoolRef, numericGrad, randn, upsample2xRef, type Arr } from './reference.js';
 
-const webgpu = (await usableBackends(['webgpu'])).length > 0;
+const webgpu = testBackends().includes('webgpu') && (await usableBackends(['webgpu'])).length > 0;
 
 afterAll(async () => {
   await selectBackend('cpu');
