@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """PyTorch peer of bench/model.ts: torchvision RetinaNet R50-FPN / R18-FPN training step (batch 2) and inference
-(1 image) at the same size, on 2 threads, timed per part the same way. Prints one JSON object.
+(1 image) at the same size, on 2 threads (or a CUDA GPU), timed per part the same way. Prints one JSON object.
 
-    python3 bench/model_peer.py --size 512 --models r50,r18 --iters 1
+    python3 bench/model_peer.py --size 512 --models r50,r18 --iters 1 [--device cuda]
 """
 import argparse
 import json
@@ -25,9 +25,14 @@ def build(depth, frozen_stages):
     return RetinaNet(backbone, num_classes=80)
 
 
+SYNC = lambda: None  # noqa: E731  (torch.cuda.synchronize on a GPU, so each part is timed to its end)
+
+
 def timed(fn):
+    SYNC()
     t0 = time.perf_counter()
     out = fn()
+    SYNC()
     return out, time.perf_counter() - t0
 
 
@@ -36,15 +41,16 @@ def median(xs):
     return xs[len(xs) // 2]
 
 
-def run(depth, size, iters):
+def run(depth, size, iters, device):
     torch.manual_seed(0)
-    model = build(depth, 1)
+    model = build(depth, 1).to(device)
     gen = torch.Generator().manual_seed(0)
-    x = torch.randn(2, 3, size, size, generator=gen)
+    x = torch.randn(2, 3, size, size, generator=gen).to(device)
     targets = [
         {"boxes": torch.tensor([[40.0, 60.0, 200.0, 260.0], [300.0, 100.0, 480.0, 300.0]]), "labels": torch.tensor([1, 7])},
         {"boxes": torch.tensor([[100.0, 100.0, 400.0, 420.0]]), "labels": torch.tensor([3])},
     ]
+    targets = [{k: v.to(device) for k, v in t.items()} for t in targets]
     sizes = [(size, size)] * 2
     res = {"backbone": [], "fpn": [], "head": [], "loss": [], "backward": [], "step": [], "inference": []}
     model.train()
@@ -62,6 +68,7 @@ def run(depth, size, iters):
 
         loss, tl = timed(loss_fn)
         _, tbw = timed(lambda: loss.backward())
+        SYNC()
         step = time.perf_counter() - t_step
         if it > 0:
             for k, v in zip(["backbone", "fpn", "head", "loss", "backward", "step"], [tb, tf_, th, tl, tbw, step]):
@@ -78,6 +85,7 @@ def run(depth, size, iters):
             split_head = {k: list(v.split(per_level, dim=1)) for k, v in head.items()}
             split_anchors = [list(a.split(per_level)) for a in anchors]
             model.postprocess_detections(split_head, split_anchors, sizes[:1])
+            SYNC()
             if it > 0:
                 res["inference"].append(time.perf_counter() - t0)
     return {k: median(v) for k, v in res.items()}
@@ -89,11 +97,16 @@ def main():
     parser.add_argument("--models", default="r50,r18")
     parser.add_argument("--iters", type=int, default=1)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
+    global SYNC
     torch.set_num_threads(args.threads)
-    out = {"torch": torch.__version__, "torchvision": torchvision.__version__, "threads": args.threads}
+    device = torch.device(args.device)
+    if device.type == "cuda":
+        SYNC = torch.cuda.synchronize
+    out = {"torch": torch.__version__, "torchvision": torchvision.__version__, "threads": args.threads, "device": str(device)}
     for name in args.models.split(","):
-        out[name] = run(int(name[1:]), args.size, args.iters)
+        out[name] = run(int(name[1:]), args.size, args.iters, device)
     print(json.dumps(out))
 
 

@@ -13,3 +13,7 @@ npx tsx src/cli/study-det.ts grid --out "$out" --config "$config" --norms bn,psb
 npx tsx src/cli/study-det.ts revive "$out/runs/bn_adam_lr0.03_frozen0" --out "$out" --config "$config" \
   --norms psbn,bn --checkpoint-norm bn --set solver.optimizer=adam --set solver.baseLr=0.003
 echo "reports: $out/report.md $out/revival.md"
+# The controlled revival: the same start with 25% of the channels of every ReLU-feeding backbone norm collapsed.
+npx tsx src/cli/study-det.ts revive "$out/runs/bn_adam_lr0.03_frozen0" --out "$out/induced" --config "$config" \
+  --norms psbn,bn --checkpoint-norm bn --induce-collapse 0.25 --set solver.optimizer=adam --set solver.baseLr=0.003
+echo "controlled revival: $out/induced/revival.md"

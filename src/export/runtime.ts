@@ -119,7 +119,7 @@ export class DeployRetinaNet {
    * `maxSize`, bilinear), normalised, padded to `sizeDivisor`, detected, and mapped back.
    */
   async detectImage(image: tf.Tensor3D): Promise<{ boxes: Float32Array; scores: Float32Array; categoryIds: number[]; names: string[] }> {
-    const { input, size } = prepareImage(image, this.spec.input);
+    const { input, size } = prepareDeployInput(image, this.spec.input);
     let dets: Detections[];
     try {
       dets = await this.detect(input, [size]);
@@ -240,7 +240,7 @@ export function upsampleTo(x: tf.Tensor4D, outH: number, outW: number): tf.Tenso
  * unless the longer would pass `maxSize` (then longer = `maxSize`), other side rounded; bilinear resize (half-pixel
  * centres); (x / 255 - mean) / std; zeros in the padding up to a multiple of `sizeDivisor`.
  */
-export function prepareImage(image: tf.Tensor3D, input: DeploySpec['input']): { input: tf.Tensor4D; size: [number, number] } {
+export function prepareDeployInput(image: tf.Tensor3D, input: DeploySpec['input']): { input: tf.Tensor4D; size: [number, number] } {
   const [height, width] = image.shape;
   const short = Math.min(height, width);
   const long = Math.max(height, width);

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DeployRetinaNet, loadDeployModel, prepareImage, upsampleTo } from '../../src/export/runtime.js';
+import { DeployRetinaNet, loadDeployModel, prepareDeployInput, upsampleTo } from '../../src/export/runtime.js';
 import { readTfjsDeployModel, writeTfjsDeployModel } from '../../src/export/tfjs-format.js';
 import { tinySpec, tinyWeights } from './tiny-deploy.js';
 
@@ -56,14 +56,14 @@ describe('DeployRetinaNet', () => {
   });
 });
 
-describe('prepareImage / detectImage', () => {
+describe('prepareDeployInput / detectImage', () => {
   it('resizes, normalises and pads one RGB image as the spec says', async () => {
     const input = tinySpec().input; // min 64, max 96, divisor 32
     const solid = (h: number, w: number): tf.Tensor3D =>
       tf.tidy(() => tf.mul(tf.ones([h, w, 3]), tf.tensor1d([255, 0, 128])) as tf.Tensor3D);
     // 40 x 60 (h x w): 60 * 64 / 40 = 96 <= 96 -> 64 x 96, already a multiple of 32.
     const a = solid(40, 60);
-    const pa = prepareImage(a, input);
+    const pa = prepareDeployInput(a, input);
     expect(pa.size).toEqual([64, 96]);
     expect(pa.input.shape).toEqual([1, 64, 96, 3]);
     // (255 / 255 - 0.485) / 0.229 = 2.2489, (0 - 0.456) / 0.224 = -2.0357, (128 / 255 - 0.406) / 0.225 = 0.4265.
@@ -73,7 +73,7 @@ describe('prepareImage / detectImage', () => {
     expect(first[2]).toBeCloseTo(0.4265, 3);
     // 30 x 100: 100 * 64 / 30 = 213 > 96 -> longer 96, shorter round(30 * 96 / 100) = 29; padded to 32 x 96.
     const b = solid(30, 100);
-    const pb = prepareImage(b, input);
+    const pb = prepareDeployInput(b, input);
     expect(pb.size).toEqual([29, 96]);
     expect(pb.input.shape).toEqual([1, 32, 96, 3]);
     const lastRow = Array.from((await pb.input.data()).subarray(31 * 96 * 3));
