@@ -286,6 +286,12 @@ export function detectorCases(): GradCase[] {
       },
     });
     cases.push({
+      name: 'addN of 12 tensors (a global gradient norm sums one term per parameter)',
+      inputs: Array.from({ length: 12 }, () => randn(rng, [2, 3])),
+      op: (...xs) => tf.addN(xs.map((x) => tf.square(x))),
+      ref: (xs) => map(xs[0]!, (_, i) => xs.reduce((acc, x) => acc + x.data[i]! ** 2, 0)),
+    });
+    cases.push({
       name: 'max over the last axis and min over the first',
       inputs: [randn(rng, [4, 5]), randn(rng, [4, 5])],
       op: (a, b) => tf.add(tf.max(a!, 1), tf.slice(tf.min(b!, 0), [0], [4])),

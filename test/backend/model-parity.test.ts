@@ -12,9 +12,10 @@ import { Rng } from '../../src/util/rng.js';
 import { tinyModelConfig } from '../model/tiny.js';
 import { relError } from './gradcheck.js';
 import { randn } from './reference.js';
+import { testBackends } from '../helpers.js';
 
 type Name = Exclude<BackendChoice, 'auto'>;
-const others = (await usableBackends(['wasm', 'webgpu'])) as Name[];
+const others = (await usableBackends(testBackends().filter((b) => b !== 'cpu'))) as Name[];
 
 interface StepResult {
   logits: Float32Array;

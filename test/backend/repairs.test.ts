@@ -5,14 +5,16 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, describe, expect, it } from 'vitest';
 import { installRepairs, installedRepairs, removeRepairs, selectBackend, usableBackends } from '../../src/backend/index.js';
+import { addNGrouped } from '../../src/backend/repairs/add-n.js';
 import { padByConcat } from '../../src/backend/repairs/pad-high-rank.js';
 import { collapseSlice } from '../../src/backend/repairs/slice-high-rank.js';
 import { upsampleNearest2x } from '../../src/model/ops.js';
 import { Rng } from '../../src/util/rng.js';
 import { relError } from './gradcheck.js';
+import { testBackends } from '../helpers.js';
 import { conv2dRef, maxPoolRef, numericGrad, randn, upsample2xRef, type Arr } from './reference.js';
 
-const webgpu = (await usableBackends(['webgpu'])).length > 0;
+const webgpu = testBackends().includes('webgpu') && (await usableBackends(['webgpu'])).length > 0;
 
 afterAll(async () => {
   await selectBackend('cpu');
@@ -207,6 +209,33 @@ describe('wasm Slice / SplitV of rank 5', () => {
     const cpu = run();
     await selectBackend('wasm');
     expect(run()).toEqual(cpu);
+  });
+});
+
+describe('webgpu AddN with many inputs', () => {
+  // 12 tensors holding 1, 2, ..., 12 in every element: the sum is 12 * 13 / 2 = 78 everywhere.
+  const parts = () => Array.from({ length: 12 }, (_, i) => tf.fill([3, 2], i + 1));
+
+  it('addNGrouped sums as addN does (groups of 4, then 3 partial sums)', async () => {
+    await selectBackend('cpu');
+    const y = tf.tidy(() => Array.from(addNGrouped(parts()).dataSync()));
+    expect(y).toEqual(new Array(6).fill(78));
+  });
+
+  it.skipIf(!webgpu)('is left unwritten before the repair and right after (webgpu only)', async () => {
+    await selectBackend('webgpu');
+    const read = async () => {
+      const xs = parts();
+      const y = tf.addN(xs);
+      const v = Array.from(await y.data());
+      tf.dispose([y, ...xs]);
+      return v;
+    };
+    removeRepairs('webgpu');
+    const own = await read();
+    installRepairs('webgpu');
+    expect(own).not.toEqual(new Array(6).fill(78));
+    expect(await read()).toEqual(new Array(6).fill(78));
   });
 });
 

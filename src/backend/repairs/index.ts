@@ -4,6 +4,7 @@
  * float64 reference (test/backend/repairs.test.ts).
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { addNKernel } from './add-n.js';
 import { conv2dBackpropFilterKernel, conv2dBackpropInputKernel } from './conv2d-grads.js';
 import { maxPoolGradKernel } from './max-pool-grad.js';
 import { padHighRankKernel } from './pad-high-rank.js';
@@ -47,6 +48,13 @@ export const REPAIRS: readonly KernelRepair[] = [
     backends: ['cpu'],
     reason: 'cpu kernel is wrong for batch > 1',
     kernelFunc: resizeNearestGradKernel,
+  },
+  {
+    kernelName: 'AddN',
+    backends: ['webgpu'],
+    reason: 'webgpu binds one buffer per input: past the adapter limit the output is left unwritten (zeros)',
+    kernelFunc: addNKernel,
+    wrapsOwn: true,
   },
   {
     kernelName: 'PadV2',
