@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The small collapse study of docs/collapse.md, on the embedded shapes set, on a CPU (wasm backend):
 # a grid (BN / psBN x SGD / Adam x lr 0.003 / 0.03, 100 iterations each), then the revival study from the
-# BN + Adam lr 0.03 checkpoint (fine-tuned 100 iterations with Adam lr 0.003 under psBN and under BN).
+# BN + Adam lr 0.03 checkpoint (fine-tuned 100 iterations with Adam lr 0.003 under psBN and under BN), and again
+# from the same checkpoint with 25% of the ReLU-feeding backbone norm channels collapsed on purpose (--induce-collapse).
 # Resumable: run it again after an interruption and finished runs are skipped.
 #
 #   tools/collapse-study.sh [OUT_DIR]      (default work_dirs/collapse-study)
