@@ -57,7 +57,7 @@ export {
   type TargetConfig,
   type AssignOptions,
 } from './boxes/targets.js';
-export { nms, batchedNms } from './boxes/nms.js';
+export { nms, batchedNms, PER_CLASS_NMS_ABOVE, type BatchedNmsMethod } from './boxes/nms.js';
 export {
   sigmoidFocalLoss,
   boxRegressionLoss,
@@ -113,23 +113,26 @@ export {
   type CollapseReport, type CollapseThresholds, type SiteCollapse, type StageCollapse, type StageRevival,
 } from './analysis/collapse.js';
 export { measureCollapse, recordCollapse, type ProbeableModel } from './analysis/measure.js';
-export { appendCollapseLog, readCollapseLog, collapseLogEntry, type CollapseLogEntry } from './analysis/collapse-log.js';
+export { appendCollapseLog, readCollapseLog, collapseLogEntry, latestAttempt, type CollapseLogEntry } from './analysis/collapse-log.js';
 export { formatCollapseTable, formatRevivalTable } from './analysis/table.js';
+export { probeBatches } from './analysis/probe-set.js';
+export { shiftBetaForPsbn } from './analysis/psbn-shift.js';
+export { induceCollapse, type InduceOptions } from './analysis/induce-collapse.js';
 export { lineChartSvg, barChartSvg, svgToPng, writeChart, type LineChartSpec, type BarChartSpec } from './analysis/plots.js';
 export {
-  expandGrid, runGrid, writeGridReport, runRevival, writeRevivalReport,
+  expandGrid, runGrid, writeGridReport, runRevival, writeRevivalReport, backboneDeadRatio,
   type GridSpec, type StudyRun, type RunResult, type RunTraining, type TrainingResult, type RevivalResult,
 } from './analysis/study.js';
 // Inference, drawing, norm folding and the deploy model.
 export { drawDetections, detectionsSvg, classColour, type ImageDetections, type DrawOptions } from './infer/draw.js';
-export { runInference, prepareImage, imagesToTensor, toOriginal, toCocoResults, filterScore, type Detector, type InferOptions, type InferSummary, type PreparedImage } from './infer/run.js';
+export { runInference, prepareImage, imagesToTensor, toOriginal, toCocoResults, filterScore, drawnPath, type Detector, type InferOptions, type InferSummary, type PreparedImage } from './infer/run.js';
 export { listImages, IMAGE_EXTENSIONS, type ImageInput } from './infer/inputs.js';
 export { loadDetector, resolveModelSource, checkpointConfig, categoriesOf, type LoadedDetector, type LoadDetectorOptions, type ModelSource } from './infer/load.js';
 export { detectionsFromHeads, type DetectConfig } from './infer/detect.js';
 export { COCO_CATEGORIES, defaultCategories } from './infer/coco-categories.js';
 export { foldNormIntoConv, applyNormAtInference, type NormAtInference, type FoldedConv } from './model/fold.js';
 export { foldState, normNameOf, normConstantsOf, deploySpecOf, type NamedTensors, type NormConstants } from './export/fold-state.js';
-export { DeployRetinaNet, loadDeployModel, requiredConvs, type DeploySpec, type DeployWeights, type HeadOutputs } from './export/runtime.js';
+export { DeployRetinaNet, loadDeployModel, prepareDeployInput, requiredConvs, type DeploySpec, type DeployWeights, type HeadOutputs } from './export/runtime.js';
 export { writeTfjsDeployModel, readTfjsDeployModel, SHARD_BYTES, type DeployModelJson } from './export/tfjs-format.js';
 export { exportDeployModel } from './export/export.js';
 // Training: optimizers, schedules, the loop, checkpoints, evaluation of a split, the train-det job.

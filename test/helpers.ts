@@ -15,3 +15,11 @@ export const COCO_MINI: string | null = (() => {
 })();
 
 export const COCO_MINI_SKIP = COCO_MINI === null ? 'coco-mini not found (set PSDET_COCO_MINI or place it at ../shared/data/coco-mini)' : '';
+
+/**
+ * Backends the backend tests cover: cpu and wasm by default (what CI has on any machine); $PSDET_BACKENDS
+ * (comma-separated) widens or narrows the list, e.g. PSDET_BACKENDS=webgpu in .ci/webgpu.
+ */
+export function testBackends(): ('cpu' | 'wasm' | 'webgpu' | 'tensorflow')[] {
+  return (process.env.PSDET_BACKENDS?.split(',') ?? ['cpu', 'wasm']) as ('cpu' | 'wasm' | 'webgpu' | 'tensorflow')[];
+}

@@ -88,3 +88,16 @@ function checkStage(value: unknown, field: string, fail: (field: string, message
     if (typeof s[key] !== 'number') fail(`${field}.${key}`, 'must be a number');
   }
 }
+
+/**
+ * The entries of the latest attempt when a run was restarted into the same file: whenever the iteration goes back,
+ * the earlier entries at or past it are dropped (they belong to an attempt that was thrown away).
+ */
+export function latestAttempt(entries: CollapseLogEntry[]): CollapseLogEntry[] {
+  const kept: CollapseLogEntry[] = [];
+  for (const entry of entries) {
+    while (kept.length > 0 && kept[kept.length - 1]!.iteration >= entry.iteration) kept.pop();
+    kept.push(entry);
+  }
+  return kept;
+}

@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from '
 import { join, relative } from 'node:path';
 import type { Config, NormKind, OptimizerKind } from '../config/types.js';
 import { compareDead, type CollapseReport, type StageRevival } from './collapse.js';
-import { readCollapseLog, type CollapseLogEntry, type CollapseLogStage } from './collapse-log.js';
+import { latestAttempt, readCollapseLog, type CollapseLogEntry, type CollapseLogStage } from './collapse-log.js';
 import { barChartSvg, lineChartSvg, percentFormat, PALETTE, writeChart, type LineSeries } from './plots.js';
 import { STAGES, type Stage } from './probe.js';
 import { formatTable, percent } from './table.js';
@@ -146,7 +146,7 @@ export async function runGrid(runs: StudyRun[], runTraining: RunTraining, progre
     progress.onStart?.(run, index, runs.length);
     const started = Date.now();
     const trained = await runTraining(run.config);
-    const log = readCollapseLog(join(run.config.workDir, 'collapse.jsonl'));
+    const log = latestAttempt(readCollapseLog(join(run.config.workDir, 'collapse.jsonl')));
     const result: RunResult = {
       id: run.id,
       norm: run.norm,
@@ -169,6 +169,19 @@ function stageRatio(entry: CollapseLogEntry | null, stage: Stage | 'total', key:
   if (entry === null) return null;
   const row: CollapseLogStage | undefined = stage === 'total' ? entry.total : entry.stages.find((s) => s.stage === stage);
   return row === undefined ? null : row[key];
+}
+
+const BACKBONE: readonly Stage[] = ['stem', 'res2', 'res3', 'res4', 'res5'];
+
+/**
+ * Dead ratio over the backbone stages (stem..res5) together: the sites a norm layer (BN / psBN) feeds or follows.
+ * The FPN and the RetinaNet head have no norm, so the norm choice acts on them only through the features.
+ */
+export function backboneDeadRatio(entry: CollapseLogEntry | null): number | null {
+  if (entry === null) return null;
+  const rows = entry.stages.filter((s) => BACKBONE.includes(s.stage as Stage));
+  const channels = rows.reduce((n, s) => n + s.channels, 0);
+  return channels === 0 ? null : rows.reduce((n, s) => n + s.dead, 0) / channels;
 }
 
 /** Stages that appear in any of the entries, in STAGES order. */
@@ -206,7 +219,7 @@ export async function writeGridReport(studyDir: string, runs: StudyRun[], result
   const plotsDir = join(studyDir, 'plots');
   const byId = new Map(results.map((r) => [r.id, r]));
   const finished = runs.filter((r) => byId.has(r.id));
-  const logs = new Map(finished.map((r) => [r.id, readCollapseLog(join(r.config.workDir, 'collapse.jsonl'))]));
+  const logs = new Map(finished.map((r) => [r.id, latestAttempt(readCollapseLog(join(r.config.workDir, 'collapse.jsonl')))]));
   const stages = observedStages(finished.map((r) => byId.get(r.id)!.finalCollapse));
   const thresholds = finished.map((r) => byId.get(r.id)!.finalCollapse?.thresholds).find((t) => t !== undefined);
   const md: string[] = [`# ${options.title}`, '', ...options.setup.map((l) => `- ${l}`)];
@@ -218,12 +231,13 @@ export async function writeGridReport(studyDir: string, runs: StudyRun[], result
   md.push('## Final figures per run', '');
   md.push(
     markdownTable(
-      ['run', 'norm', 'optimizer', 'lr', 'frozen', 'mAP', ...stages.map((s) => `dead ${s}`), 'dead total', 'param-collapsed total', 'minutes'],
+      ['run', 'norm', 'optimizer', 'lr', 'frozen', 'mAP', ...stages.map((s) => `dead ${s}`), 'dead backbone', 'dead total', 'param-collapsed total', 'minutes'],
       finished.map((run) => {
         const r = byId.get(run.id)!;
         return [
           run.id, run.norm, run.optimizer, String(run.lr), String(run.frozenStages), r.failure !== undefined ? 'diverged' : fmtMap(r.mAP),
           ...stages.map((s) => percent(stageRatio(r.finalCollapse, s, 'deadRatio'))),
+          percent(backboneDeadRatio(r.finalCollapse)),
           percent(stageRatio(r.finalCollapse, 'total', 'deadRatio')),
           percent(stageRatio(r.finalCollapse, 'total', 'paramCollapsedRatio')),
           (r.seconds / 60).toFixed(1),
@@ -318,16 +332,18 @@ function comparisonSections(finished: StudyRun[], byId: Map<string, RunResult>, 
         const run = rs.find((r) => label(r) === v);
         if (run === undefined) return '-';
         const r = byId.get(run.id)!;
-        return `${percent(dead(run))} (${r.failure !== undefined ? 'diverged' : `mAP ${fmtMap(r.mAP)}`})`;
+        return `${percent(backboneDeadRatio(r.finalCollapse))} / ${percent(dead(run))} (${r.failure !== undefined ? 'diverged' : `mAP ${fmtMap(r.mAP)}`})`;
       })]);
     if (rows.length === 0) return;
     out.push(`## ${title}`, '', markdownTable(['other settings', ...values], rows), '');
   };
   const uniq = <T,>(xs: T[]) => [...new Set(xs)];
-  section('Dead channels (total) by learning rate', 'lr', (r) => `lr ${r.lr}`, uniq(finished.map((r) => r.lr)).sort((a, b) => a - b).map((lr) => `lr ${lr}`));
-  section('Dead channels (total): Adam against SGD', 'optimizer', (r) => r.optimizer, uniq(finished.map((r) => r.optimizer)));
-  section('Dead channels (total): psBN against BN', 'norm', (r) => r.norm, uniq(finished.map((r) => r.norm)));
-  if (stages.length > 0 && out.length > 0) out.push('Cells: dead % of all ReLU channels at the end of the run (final mAP in brackets).', '');
+  section('Dead channels by learning rate', 'lr', (r) => `lr ${r.lr}`, uniq(finished.map((r) => r.lr)).sort((a, b) => a - b).map((lr) => `lr ${lr}`));
+  section('Dead channels: Adam against SGD', 'optimizer', (r) => r.optimizer, uniq(finished.map((r) => r.optimizer)));
+  section('Dead channels: psBN against BN', 'norm', (r) => r.norm, uniq(finished.map((r) => r.norm)));
+  if (stages.length > 0 && out.length > 0) {
+    out.push('Cells: dead % of the backbone\'s ReLU channels (stem..res5, where the norm layers are) / of all ReLU channels, at the end of the run (final mAP in brackets).', '');
+  }
   return out;
 }
 

@@ -22,28 +22,40 @@ export function argsortDescending(scores: ArrayLike<number>, indices?: ArrayLike
 /** Greedy NMS over the boxes listed in `order` (`areas` of all boxes given); kept indices in visiting order. */
 function greedy(boxes: Float32Array, areas: Float32Array, order: Int32Array, iouThreshold: number): Int32Array {
   const n = order.length;
-  const suppressed = new Uint8Array(numBoxes(boxes));
+  // Coordinates gathered in visiting order, so the inner loop reads memory sequentially.
+  const x1 = new Float32Array(n);
+  const y1 = new Float32Array(n);
+  const x2 = new Float32Array(n);
+  const y2 = new Float32Array(n);
+  const area = new Float32Array(n);
+  for (let r = 0; r < n; r++) {
+    const i = order[r]!;
+    x1[r] = boxes[4 * i]!;
+    y1[r] = boxes[4 * i + 1]!;
+    x2[r] = boxes[4 * i + 2]!;
+    y2[r] = boxes[4 * i + 3]!;
+    area[r] = areas[i]!;
+  }
+  const suppressed = new Uint8Array(n);
   // Disjoint pairs have IoU 0, which only a negative threshold would suppress: skip their arithmetic.
   const skipDisjoint = iouThreshold >= 0;
   const keep: number[] = [];
-  for (let ii = 0; ii < n; ii++) {
-    const i = order[ii]!;
-    if (suppressed[i]) continue;
-    keep.push(i);
-    const x1 = boxes[4 * i]!;
-    const y1 = boxes[4 * i + 1]!;
-    const x2 = boxes[4 * i + 2]!;
-    const y2 = boxes[4 * i + 3]!;
-    const area = areas[i]!;
-    for (let jj = ii + 1; jj < n; jj++) {
-      const j = order[jj]!;
-      if (suppressed[j]) continue;
-      const w = Math.max(0, f(Math.min(x2, boxes[4 * j + 2]!) - Math.max(x1, boxes[4 * j]!)));
+  for (let r = 0; r < n; r++) {
+    if (suppressed[r]) continue;
+    keep.push(order[r]!);
+    const ax1 = x1[r]!;
+    const ay1 = y1[r]!;
+    const ax2 = x2[r]!;
+    const ay2 = y2[r]!;
+    const aArea = area[r]!;
+    for (let q = r + 1; q < n; q++) {
+      if (suppressed[q]) continue;
+      const w = Math.max(0, f(Math.min(ax2, x2[q]!) - Math.max(ax1, x1[q]!)));
       if (w === 0 && skipDisjoint) continue;
-      const h = Math.max(0, f(Math.min(y2, boxes[4 * j + 3]!) - Math.max(y1, boxes[4 * j + 1]!)));
+      const h = Math.max(0, f(Math.min(ay2, y2[q]!) - Math.max(ay1, y1[q]!)));
       const inter = f(w * h);
-      const iou = f(inter / f(f(area + areas[j]!) - inter));
-      if (iou > iouThreshold) suppressed[j] = 1;
+      const iou = f(inter / f(f(aArea + area[q]!) - inter));
+      if (iou > iouThreshold) suppressed[q] = 1;
     }
   }
   return Int32Array.from(keep);
@@ -63,21 +75,40 @@ export function nms(boxes: Float32Array, scores: Float32Array, iouThreshold: num
 }
 
 /**
+ * torchvision's `batched_nms` on CPU runs NMS class by class above this many box coordinates (1000 boxes); at or
+ * below it shifts each class's boxes by `label * (max coordinate + 1)` in float32 and runs one NMS.
+ */
+export const PER_CLASS_NMS_ABOVE = 4000;
+
+export type BatchedNmsMethod = 'auto' | 'per-class' | 'offset';
+
+/**
  * Class-wise NMS: boxes only suppress boxes of the same label. Returns kept indices sorted by descending score
- * (ties by index), as torchvision's `batched_nms`. Same result as its coordinate-offset trick, without the float
- * rounding the offsets introduce (torchvision itself switches to this per-class form above 1000 boxes on CPU).
+ * (ties by index), as torchvision's `batched_nms`.
+ *
+ * `method` 'auto' (default) does what torchvision does for the same input on CPU: per class above 1000 boxes,
+ * otherwise the coordinate-offset trick, reproduced in float32 so that borderline IoUs round the same way (large
+ * offsets coarsen the coordinates: with labels up to 1000 and boxes up to 1000 px the shifted coordinates have a
+ * 1/16 px grid). 'per-class' and 'offset' force one form.
  */
 export function batchedNms(
   boxes: Float32Array,
   scores: Float32Array,
   labels: Int32Array,
   iouThreshold: number,
+  method: BatchedNmsMethod = 'auto',
 ): Int32Array {
   checkInputs(boxes, scores, 'batchedNms');
   if (labels.length !== scores.length) throw new Error(`batchedNms: ${scores.length} scores but ${labels.length} labels`);
+  if (scores.length === 0) return new Int32Array(0);
+  const perClass = method === 'per-class' || (method === 'auto' && boxes.length > PER_CLASS_NMS_ABOVE);
+  return perClass ? perClassNms(boxes, scores, labels, iouThreshold) : offsetNms(boxes, scores, labels, iouThreshold);
+}
+
+/** NMS per label; the survivors read back in the global descending-score order. */
+function perClassNms(boxes: Float32Array, scores: Float32Array, labels: Int32Array, iouThreshold: number): Int32Array {
   const order = argsortDescending(scores);
-  // Split the global order by label (each list stays in descending score), run NMS per label, then read the
-  // survivors back in the global order.
+  // Split the global order by label (each list stays in descending score).
   const byLabel = new Map<number, number[]>();
   for (const i of order) {
     const list = byLabel.get(labels[i]!);
@@ -90,4 +121,17 @@ export function batchedNms(
     for (const i of greedy(boxes, areas, Int32Array.from(list), iouThreshold)) kept[i] = 1;
   }
   return order.filter((i) => kept[i] === 1);
+}
+
+/** One NMS over boxes shifted by `label * (max coordinate + 1)`, in float32 as torchvision computes it. */
+function offsetNms(boxes: Float32Array, scores: Float32Array, labels: Int32Array, iouThreshold: number): Int32Array {
+  let maxCoordinate = -Infinity;
+  for (const v of boxes) if (v > maxCoordinate) maxCoordinate = v;
+  const step = f(maxCoordinate + 1);
+  const shifted = new Float32Array(boxes.length);
+  for (let i = 0; i < labels.length; i++) {
+    const offset = f(f(labels[i]!) * step);
+    for (let c = 0; c < 4; c++) shifted[4 * i + c] = boxes[4 * i + c]! + offset; // rounded by the Float32Array
+  }
+  return greedy(shifted, boxArea(shifted), argsortDescending(scores), iouThreshold);
 }

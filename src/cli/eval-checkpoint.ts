@@ -10,6 +10,8 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { Command, InvalidArgumentError } from 'commander';
+import { measureCollapse } from '../analysis/measure.js';
+import { formatCollapseTable } from '../analysis/table.js';
 import { describeBackend, selectBackend } from '../backend/index.js';
 import { defaultConfig } from '../config/defaults.js';
 import type { BackendChoice, Config } from '../config/types.js';
@@ -22,8 +24,6 @@ import { readGroundTruth } from '../eval/coco-json.js';
 import { perCategoryTable, summaryLines } from '../eval/report.js';
 import { checkpointConfig, loadDetector, resolveModelSource } from '../infer/load.js';
 import { ProgressBar } from '../infer/progress.js';
-import { measureCollapse } from '../analysis/measure.js';
-import { formatCollapseTable } from '../analysis/table.js';
 import { evaluateDetector } from '../train/evaluate.js';
 import { InputError } from '../util/errors.js';
 
@@ -135,10 +135,13 @@ export async function runCheckpointEval(argv: string[]): Promise<void> {
           yield toTensor(batch);
         }
       };
-      const report = await measureCollapse(loaded.model, probe(), config.collapse);
+      const report = await measureCollapse(loaded.model, probe(), {
+        deadThreshold: config.collapse.deadThreshold,
+        gammaThreshold: config.collapse.gammaThreshold,
+      });
       await probeLoader.close();
       console.log('');
-      console.log(formatCollapseTable(report, `collapsed filters per stage (${flags.checkpoint})`));
+      console.log(formatCollapseTable(report, `collapsed filters per stage (${source.dir}, ${config.collapse.probeImages} probe images)`));
     }
     await loader.close();
   } finally {

@@ -14,7 +14,7 @@ import { selectBackend } from '../backend/index.js';
 import type { BackendChoice } from '../config/types.js';
 import { parseAssignments } from '../config/resolve.js';
 import { listImages } from '../infer/inputs.js';
-import { loadDetector } from '../infer/load.js';
+import { loadDetector, resolveModelSource } from '../infer/load.js';
 import { ProgressBar } from '../infer/progress.js';
 import { runInference } from '../infer/run.js';
 import { InputError } from '../util/errors.js';
@@ -65,6 +65,8 @@ async function main(argv: string[]): Promise<void> {
   if (!BACKENDS.includes(flags.backend)) throw new InputError(`--backend must be one of ${BACKENDS.join(', ')}, got "${flags.backend}"`);
 
   const inputs = listImages(images);
+  // A missing checkpoint is reported before a backend is started (and before its start-up messages).
+  resolveModelSource(checkpoint);
   // Production mode: no "install tfjs-node" banner from the cpu backend between our own lines.
   tf.env().set('PROD', true);
   const backend = await selectBackend(flags.backend);

@@ -170,6 +170,7 @@ export function studyProgram(wiring: StudyWiring): Command {
       .requiredOption('--out <dir>', 'study directory (revive/<norm>/, revival.md, plots/)')
       .option('--norms <list>', 'norms to fine-tune with', 'psbn,bn')
       .option('--checkpoint-norm <norm>', 'norm the checkpoint was trained with; BN weights get beta - alpha under psBN (same function at start)', 'bn')
+      .addOption(new Option('--induce-collapse <fraction>', 'controlled start: put this share of every ReLU-feeding backbone norm\'s channels into the collapsed state (gamma 0.005, beta -0.05), seeded').argParser((v) => parseNumber('--induce-collapse', v)))
       .addOption(new Option('--max-iter <n>', 'fine-tuning iterations (solver.maxIter)').argParser((v) => parseNumberList('--max-iter', v, { integer: true, positive: true })[0]!))
       .addOption(new Option('--norm-weight-decay <x>', 'weight decay on gamma/beta (default: solver.weightDecay)').argParser((v) => parseNumber('--norm-weight-decay', v))),
   ).action(async (checkpoint: string, flags: ConfigFlags & { out: string; norms: string; normWeightDecay?: number }) => {
@@ -182,7 +183,11 @@ export function studyProgram(wiring: StudyWiring): Command {
       { measure: wiring.measure, fineTune: wiring.fineTune, onStart: (norm) => wiring.print(`[revive] fine-tuning with ${norm} in ${join(flags.out, 'revive', norm)}`) },
     );
     for (const r of results) wiring.print(formatRevivalTable(r.rows, `fine-tuned with ${r.norm}:`));
-    const setup = [...setupLines(config), `Start: ${checkpoint}; weight decay on gamma/beta ${flags.normWeightDecay ?? config.solver.weightDecay}.`];
+    const induced = (flags as { induceCollapse?: number }).induceCollapse;
+    const setup = [
+      ...setupLines(config),
+      `Start: ${checkpoint}${induced !== undefined ? `, with ${(100 * induced).toFixed(0)}% of the channels of every ReLU-feeding backbone norm set to gamma 0.005, beta -0.05 (seeded)` : ''}; fine-tuning ${config.solver.optimizer} lr ${config.solver.baseLr}, ${config.solver.maxIter} iterations; weight decay on gamma/beta ${flags.normWeightDecay ?? config.solver.weightDecay}.`,
+    ];
     const path = await writeRevivalReport(flags.out, results, { title: 'Collapsed filters: revival study', setup });
     wiring.print(`[revive] report: ${path}`);
   });

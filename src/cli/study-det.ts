@@ -17,6 +17,7 @@ import { CommanderError } from 'commander';
 import type { CollapseReport } from '../analysis/collapse.js';
 import { measureCollapse } from '../analysis/measure.js';
 import { dataRoot, probeBatches } from '../analysis/probe-set.js';
+import { DEFAULT_INDUCE, induceCollapse } from '../analysis/induce-collapse.js';
 import { shiftBetaForPsbn } from '../analysis/psbn-shift.js';
 import type { FineTune, MeasureCollapse, RunTraining } from '../analysis/study.js';
 import { selectBackend } from '../backend/index.js';
@@ -58,10 +59,11 @@ function loadWeights(model: RetinaNet, checkpoint: string): Loaded {
  * The collapse report of `checkpoint` in a model built from `config`, on config's probe set. `shiftFromBn`: the
  * weights come from a BN model and config's norm is psBN, so beta is shifted by -alpha (same function at start).
  */
-async function measureCheckpoint(config: Config, checkpoint: string, shiftFromBn: boolean): Promise<CollapseReport> {
+async function measureCheckpoint(config: Config, checkpoint: string, shiftFromBn: boolean, afterLoad?: (model: RetinaNet) => void): Promise<CollapseReport> {
   const model = buildRetinaNet(config.model, new Rng(config.seed));
   try {
     const loaded = loadWeights(model, checkpoint);
+    afterLoad?.(model);
     if (shiftFromBn && config.model.norm === 'psbn') shiftBetaForPsbn(model.backbone.params(), config.model.psbnAlpha);
     const thresholds = { deadThreshold: config.collapse.deadThreshold, gammaThreshold: config.collapse.gammaThreshold };
     const batches = probeBatches(config, await dataRoot(config));
@@ -103,11 +105,18 @@ async function main(argv: string[]): Promise<number> {
   // Set by `revive --checkpoint-norm`: the norm the start checkpoint was trained with.
   let checkpointNorm: NormKind = 'bn';
   let startCheckpoint: string | null = null;
+  // Set by `revive --induce-collapse`: applied to the start checkpoint's weights wherever they are loaded.
+  let induce: number | null = null;
+  const induceAt = (model: RetinaNet, config: Config, checkpoint: string): void => {
+    if (induce === null || checkpoint !== startCheckpoint) return;
+    const n = induceCollapse(model.backbone.params(), config.model.depth, { ...DEFAULT_INDUCE, fraction: induce });
+    print(`[revive] induced collapse: ${n} channels set to gamma ${DEFAULT_INDUCE.gamma}, beta ${DEFAULT_INDUCE.beta}`);
+  };
 
   const measure: MeasureCollapse = async (config, checkpoint) => {
     await ensureBackend(config);
     const shift = startCheckpoint !== null && checkpoint === startCheckpoint && checkpointNorm !== 'psbn';
-    return measureCheckpoint(config, checkpoint, shift);
+    return measureCheckpoint(config, checkpoint, shift, (model) => induceAt(model, config, checkpoint));
   };
   const train: RunTraining = async (config) => {
     await ensureBackend(config);
@@ -130,6 +139,7 @@ async function main(argv: string[]): Promise<number> {
       initWeights: {
         load: (model) => {
           loadWeights(model, checkpoint);
+          induceAt(model, config, checkpoint);
           if (shift) shiftBetaForPsbn(model.backbone.params(), config.model.psbnAlpha);
         },
         label: `${checkpoint}${shift ? ` (beta shifted by -${config.model.psbnAlpha} for psBN)` : ''}`,
@@ -148,6 +158,8 @@ async function main(argv: string[]): Promise<number> {
       const norm = action.opts<{ checkpointNorm?: string }>().checkpointNorm ?? 'bn';
       if (norm !== 'bn' && norm !== 'psbn' && norm !== 'frozen_bn') throw new InputError(`--checkpoint-norm: "${norm}" is not one of bn, frozen_bn, psbn`);
       checkpointNorm = norm;
+      induce = action.opts<{ induceCollapse?: number }>().induceCollapse ?? null;
+      if (induce !== null && !(induce > 0 && induce <= 1)) throw new InputError(`--induce-collapse: ${induce} must be in (0, 1]`);
     }
   });
   try {

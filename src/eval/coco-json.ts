@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { inputError } from '../util/errors.js';
 import type { DetectionSet, GroundTruthSet } from './cocoeval.js';
+import { scanDetections } from './results-scan.js';
 
 /** A loaded ground truth plus the category names (for tables). */
 export interface LoadedGroundTruth extends GroundTruthSet {
@@ -14,16 +15,19 @@ export interface LoadedGroundTruth extends GroundTruthSet {
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 
-/** Reads a file and parses it as JSON; a missing file or malformed JSON is an InputError naming the file. */
-export function readJsonFile(path: string): unknown {
-  let text: string;
+/** Reads a text file; a missing or unreadable file is an InputError naming it. */
+function readText(path: string): string {
   try {
-    text = readFileSync(path, 'utf8');
+    return readFileSync(path, 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     throw inputError(path, code === 'ENOENT' ? 'file not found' : `cannot read file (${code ?? String(err)})`);
   }
-  return parseJson(text, path);
+}
+
+/** Reads a file and parses it as JSON; a missing file or malformed JSON is an InputError naming the file. */
+export function readJsonFile(path: string): unknown {
+  return parseJson(readText(path), path);
 }
 
 /** Parses JSON text; malformed JSON is an InputError naming `file`. */
@@ -187,7 +191,13 @@ export function readGroundTruth(path: string): LoadedGroundTruth {
   return groundTruthFromJson(readJsonFile(path), path);
 }
 
-/** Reads and validates a COCO results file against a ground truth. */
+/**
+ * Reads and validates a COCO results file against a ground truth. Valid files take a fast path straight into typed
+ * arrays (no object per detection); anything else goes through `JSON.parse` and {@link detectionsFromJson}, which
+ * names the file, index and field of the problem.
+ */
 export function readDetections(path: string, gt: GroundTruthSet): DetectionSet {
-  return detectionsFromJson(readJsonFile(path), path, gt);
+  const text = readText(path);
+  const fast = scanDetections(text, new Set(gt.imageIds), new Set(gt.categoryIds));
+  return fast ?? detectionsFromJson(parseJson(text, path), path, gt);
 }

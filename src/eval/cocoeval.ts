@@ -284,6 +284,7 @@ function sortByScoreDesc(idx: Int32Array, n: number, score: Float64Array): void 
  * threshold. Detections on images or categories outside `params` are left out, as are ground-truth boxes.
  */
 export function evaluateImages(gt: GroundTruthSet, dt: DetectionSet, params: EvalParams): ImageEvaluation {
+  checkDetections(dt);
   const p = params;
   const I = p.imgIds.length;
   const numCatIds = p.catIds.length;
@@ -446,6 +447,25 @@ export function evaluateImages(gt: GroundTruthSet, dt: DetectionSet, params: Eva
   }
 }
 
+/**
+ * Detections built in code (not read from a file) are checked here: a non-finite score or box, or a negative width or
+ * height, is a RangeError naming the detection, not a silently wrong number.
+ */
+function checkDetections(dt: DetectionSet): void {
+  const n = dt.score.length;
+  if (dt.imageId.length !== n || dt.categoryId.length !== n || dt.bbox.length !== 4 * n) {
+    throw new RangeError(`detections: ${n} scores but ${dt.imageId.length} image ids, ${dt.categoryId.length} category ids, ${dt.bbox.length / 4} boxes`);
+  }
+  for (let j = 0; j < n; j++) {
+    const w = dt.bbox[4 * j + 2]!;
+    const h = dt.bbox[4 * j + 3]!;
+    if (!Number.isFinite(dt.score[j]!)) throw new RangeError(`detection ${j}: score ${dt.score[j]} is not finite`);
+    if (!(Number.isFinite(dt.bbox[4 * j]!) && Number.isFinite(dt.bbox[4 * j + 1]!) && Number.isFinite(w) && Number.isFinite(h)) || w < 0 || h < 0) {
+      throw new RangeError(`detection ${j}: bbox [${Array.from(dt.bbox.subarray(4 * j, 4 * j + 4)).join(', ')}] is not 4 finite numbers with w, h >= 0`);
+    }
+  }
+}
+
 /** First grouping key of cell `c = k * I + i`: key `i * numCatIds + k`, or `c * numCatIds` without useCats. */
 function cellKey(c: number, I: number, numCatIds: number, useCats: boolean): number {
   if (!useCats) return c * numCatIds;
@@ -568,6 +588,7 @@ export function accumulate(ev: ImageEvaluation): Accumulation {
   const radix = new RadixScratch();
   let sel = new Int32Array(64);
   let tpc = new Float64Array(64);
+  let full = new Int32Array(64);
   let pr = new Float64Array(64);
   const flags = ev.dtFlags;
   let local = new Uint8Array(64 * A * T);
@@ -580,6 +601,7 @@ export function accumulate(ev: ImageEvaluation): Accumulation {
     if (sel.length < n) {
       sel = new Int32Array(n);
       tpc = new Float64Array(n);
+      full = new Int32Array(n);
       pr = new Float64Array(n);
       local = new Uint8Array(n * AT);
     }
@@ -607,22 +629,22 @@ export function accumulate(ev: ImageEvaluation): Accumulation {
           const flagBase = (a * T + t) * n;
           let tp = 0;
           let fp = 0;
-          // precision tp / (fp + tp + eps); an ignored detection leaves tp and fp, hence the value, unchanged
-          // (0 / eps = 0 before the first counted one), so only counted detections divide.
-          let precisionNow = 0;
+          // pycocotools' curve has an entry per detection: rc = tp / npig, pr = tp / (fp + tp + eps). An ignored
+          // detection repeats the previous entry (or rc = pr = 0 before the first counted one), which changes
+          // neither the envelope nor which value searchsorted finds, except that a threshold <= 0 finds entry 0.
+          // So only counted detections enter the curve (tpc, pr), with `full` mapping back to entries for scores.
+          let nc = 0;
           for (let j = 0; j < nd; j++) {
             const f = local[flagBase + sel[j]!]!;
-            if (!(f & IGNORED)) {
-              if (f & MATCHED) tp++;
-              else fp++;
-              precisionNow = tp / (fp + tp + EPS);
-            }
-            tpc[j] = tp;
-            pr[j] = precisionNow;
+            if (f & IGNORED) continue;
+            if (f & MATCHED) tp++;
+            else fp++;
+            tpc[nc] = tp;
+            pr[nc] = tp / (fp + tp + EPS);
+            full[nc++] = j;
           }
-          // Recall rc[j] = tp[j] / npig, computed where it is read (same division, same value).
-          recall[((t * K + k) * A + a) * M + m] = nd ? tpc[nd - 1]! / npig : 0;
-          for (let j = nd - 1; j > 0; j--) {
+          recall[((t * K + k) * A + a) * M + m] = nd ? tp / npig : 0;
+          for (let j = nc - 1; j > 0; j--) {
             if (pr[j]! > pr[j - 1]!) pr[j - 1] = pr[j]!;
           }
           // pycocotools fills q in threshold order and stops at the first index past the curve (a caught
@@ -630,10 +652,15 @@ export function accumulate(ev: ImageEvaluation): Accumulation {
           let past = false;
           for (let r = 0; r < R; r++) {
             const at = (((t * R + r) * K + k) * A + a) * M + m;
-            const idx = past ? nd : searchRecall(tpc, npig, nd, p.recThrs[r]!);
-            if (idx < nd) {
+            const x = p.recThrs[r]!;
+            const idx = past ? nc : searchRecall(tpc, npig, nc, x);
+            if (!past && x <= 0 && nd > 0) {
+              // Entry 0 of the full curve: its envelope is the maximum of all (0 when nothing is counted).
+              precision[at] = nc > 0 ? pr[0]! : 0;
+              scores[at] = score[sorted[sel[0]!]!]!;
+            } else if (idx < nc) {
               precision[at] = pr[idx]!;
-              scores[at] = score[sorted[sel[idx]!]!]!;
+              scores[at] = score[sorted[sel[full[idx]!]!]!]!;
             } else {
               past = true;
               precision[at] = 0;

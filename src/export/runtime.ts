@@ -113,6 +113,32 @@ export class DeployRetinaNet {
     }
   }
 
+  /**
+   * One decoded RGB image [H, W, 3] (0..255, e.g. `tf.browser.fromPixels(img)`) -> its detections in the image's own
+   * pixels, with COCO category ids and names: resized as the spec says (shorter side `minSize`, longer at most
+   * `maxSize`, bilinear), normalised, padded to `sizeDivisor`, detected, and mapped back.
+   */
+  async detectImage(image: tf.Tensor3D): Promise<{ boxes: Float32Array; scores: Float32Array; categoryIds: number[]; names: string[] }> {
+    const { input, size } = prepareDeployInput(image, this.spec.input);
+    let dets: Detections[];
+    try {
+      dets = await this.detect(input, [size]);
+    } finally {
+      input.dispose();
+    }
+    const det = dets[0]!;
+    const sy = image.shape[0] / size[0];
+    const sx = image.shape[1] / size[1];
+    const boxes = det.boxes.map((v, i) => v * (i % 2 === 0 ? sx : sy));
+    const labels = Array.from(det.labels);
+    return {
+      boxes,
+      scores: det.scores,
+      categoryIds: labels.map((l) => this.spec.categories.ids[l]!),
+      names: labels.map((l) => this.spec.categories.names[l]!),
+    };
+  }
+
   /** P3..P7 [N, h_l, w_l, C] for normalised images [N, H, W, 3]. */
   features(images: tf.Tensor4D): tf.Tensor4D[] {
     return tf.tidy(() => {
@@ -207,6 +233,30 @@ export function upsampleTo(x: tf.Tensor4D, outH: number, outW: number): tf.Tenso
     const up = tf.reshape(tf.stack([wide, wide], 2), [n, 2 * h, 2 * w, c]) as tf.Tensor4D;
     return outH === 2 * h && outW === 2 * w ? up : tf.slice(up, [0, 0, 0, 0], [n, outH, outW, c]);
   });
+}
+
+/**
+ * [H, W, 3] RGB 0..255 -> [1, padH, padW, 3] network input and the resized size [h, w]: shorter side `minSize`
+ * unless the longer would pass `maxSize` (then longer = `maxSize`), other side rounded; bilinear resize (half-pixel
+ * centres); (x / 255 - mean) / std; zeros in the padding up to a multiple of `sizeDivisor`.
+ */
+export function prepareDeployInput(image: tf.Tensor3D, input: DeploySpec['input']): { input: tf.Tensor4D; size: [number, number] } {
+  const [height, width] = image.shape;
+  const short = Math.min(height, width);
+  const long = Math.max(height, width);
+  const fits = (long * input.minSize) / short <= input.maxSize;
+  const newShort = fits ? input.minSize : Math.max(1, Math.round((short * input.maxSize) / long));
+  const newLong = fits ? Math.max(1, Math.round((long * input.minSize) / short)) : input.maxSize;
+  const size: [number, number] = height <= width ? [newShort, newLong] : [newLong, newShort];
+  const d = Math.max(1, input.sizeDivisor);
+  const padH = Math.ceil(size[0] / d) * d;
+  const padW = Math.ceil(size[1] / d) * d;
+  const prepared = tf.tidy(() => {
+    const resized = tf.image.resizeBilinear(tf.cast(image, 'float32'), size, false, true);
+    const normalised = tf.div(tf.sub(tf.div(resized, 255), input.pixelMean), input.pixelStd);
+    return tf.expandDims(tf.pad(normalised, [[0, padH - size[0]], [0, padW - size[1]], [0, 0]]), 0) as tf.Tensor4D;
+  });
+  return { input: prepared, size };
 }
 
 /**

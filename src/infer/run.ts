@@ -1,5 +1,5 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { basename, extname, join } from 'node:path';
+import { basename, extname, join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import sharp from 'sharp';
 import type { InputConfig } from '../config/types.js';
@@ -148,7 +148,12 @@ export interface InferSummary {
  * with its boxes into `outDir` (JPEG for JPEG inputs, PNG otherwise).
  */
 export async function runInference(detector: Detector, inputs: readonly ImageInput[], opts: InferOptions): Promise<InferSummary> {
-  if (opts.outDir !== null) mkdirSync(opts.outDir, { recursive: true });
+  const outDir = opts.outDir;
+  if (outDir !== null && opts.draw) {
+    const clash = inputs.find((i) => resolve(drawnPath(outDir, i.path)) === resolve(i.path));
+    if (clash !== undefined) throw new InputError(`--out ${outDir}: drawing would overwrite the input image ${clash.path}; choose another directory`);
+  }
+  if (outDir !== null) mkdirSync(outDir, { recursive: true });
   const results: CocoDetection[] = [];
   let seconds = 0;
   for (let start = 0; start < inputs.length; start += opts.batchSize) {
@@ -165,17 +170,23 @@ export async function runInference(detector: Detector, inputs: readonly ImageInp
     seconds += (performance.now() - t0) / 1000;
     for (let i = 0; i < batch.length; i++) {
       results.push(...toCocoResults(batch[i]!.input.imageId, kept[i]!, opts.categories.ids));
-      if (opts.outDir !== null && opts.draw) {
+      if (outDir !== null && opts.draw) {
         const path = batch[i]!.input.path;
-        const jpeg = ['.jpg', '.jpeg'].includes(extname(path).toLowerCase());
-        const drawn = await drawDetections(path, kept[i]!, opts.categories.names, { format: jpeg ? 'jpeg' : 'png' });
-        writeFileSync(join(opts.outDir, `${basename(path, extname(path))}.${jpeg ? 'jpg' : 'png'}`), drawn);
+        const out = drawnPath(outDir, path);
+        const drawn = await drawDetections(path, kept[i]!, opts.categories.names, { format: out.endsWith('.jpg') ? 'jpeg' : 'png' });
+        writeFileSync(out, drawn);
       }
     }
     opts.onProgress?.(batch.length);
   }
-  if (opts.outDir !== null) writeResultsJson(join(opts.outDir, 'results.json'), results);
+  if (outDir !== null) writeResultsJson(join(outDir, 'results.json'), results);
   return { results, images: inputs.length, seconds };
+}
+
+/** Where the drawing of `imagePath` goes: same base name in `outDir`, .jpg for JPEG inputs, .png otherwise. */
+export function drawnPath(outDir: string, imagePath: string): string {
+  const jpeg = ['.jpg', '.jpeg'].includes(extname(imagePath).toLowerCase());
+  return join(outDir, `${basename(imagePath, extname(imagePath))}.${jpeg ? 'jpg' : 'png'}`);
 }
 
 /** Keeps detections scoring at least `threshold`. */

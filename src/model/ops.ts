@@ -60,15 +60,20 @@ function windowMax(pairs: tf.Tensor, b: number, out: number, inner: number): tf.
 }
 
 /**
- * Sums [N, L] over L -> [N]: in chunks of `chunk` values, then across the chunks. Each float32 sum stays short, so
+ * Sums [N, L] over L -> [N]: in chunks of `chunk` values, then chunks of the partial sums (a tree of fan-out
+ * `chunk`). Each float32 sum stays short, so
  * the result stays close to PyTorch's (which reduces in blocks with several accumulators). wasm's Sum accumulates
  * sequentially in float32: 2^20 terms of 0.1 come out 1e-2 relative off (the cpu backend accumulates in double).
  */
 export function rowSumChunked(x: tf.Tensor2D, chunk = 256): tf.Tensor1D {
   return tf.tidy(() => {
-    const [n, l] = x.shape;
-    if (l <= chunk) return tf.sum(x, 1) as tf.Tensor1D;
-    const padded = tf.pad(x, [[0, 0], [0, (chunk - (l % chunk)) % chunk]]);
-    return tf.sum(tf.sum(tf.reshape(padded, [n, -1, chunk]), 2), 1) as tf.Tensor1D;
+    // Sum chunks of `chunk` values, then chunks of those partial sums, ... until one chunk is left.
+    let t: tf.Tensor2D = x;
+    while (t.shape[1] > chunk) {
+      const [n, l] = t.shape;
+      const padded = tf.pad(t, [[0, 0], [0, (chunk - (l % chunk)) % chunk]]);
+      t = tf.sum(tf.reshape(padded, [n, -1, chunk]), 2) as tf.Tensor2D;
+    }
+    return tf.sum(t, 1) as tf.Tensor1D;
   });
 }

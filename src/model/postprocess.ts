@@ -105,6 +105,55 @@ function kthLargest(values: Float32Array, k: number): number {
 }
 
 /**
+ * One level's top-k: flat indices (`anchor * K + class`) and scores of the `k` best scores above `threshold`, by
+ * descending score, ties by index — torchvision's `scores > thresh` then `topk`. Scores (float32 sigmoid) are only
+ * computed for logits that can still make the cut: when more than k logits pass the floor, the sigmoid is monotone,
+ * so the k-th largest score is the sigmoid of the k-th largest logit `lk`, and logits below a bound whose score is
+ * already below it (found by stepping down from `lk`) cannot be in the top k, ties included.
+ */
+export function levelTopK(
+  logits: Float32Array,
+  threshold: number,
+  logitFloor: number,
+  k: number,
+): { flat: Int32Array; scores: Float32Array } {
+  let idx = new Int32Array(1024);
+  let val = new Float32Array(1024);
+  let n = 0;
+  for (let i = 0; i < logits.length; i++) {
+    const x = logits[i]!;
+    if (!(x > logitFloor)) continue;
+    if (n === idx.length) {
+      idx = grow(idx, new Int32Array(2 * n));
+      val = grow(val, new Float32Array(2 * n));
+    }
+    idx[n] = i;
+    val[n++] = x;
+  }
+  let lower = -Infinity;
+  if (k > 0 && n > k) {
+    const lk = kthLargest(val.slice(0, n), k);
+    const sk = sigmoid(lk);
+    let delta = Math.max(1e-6, Math.abs(lk) * 1e-6);
+    while (sigmoid(lk - delta) >= sk) delta *= 2;
+    lower = lk - delta;
+  }
+  const candIdx = new Int32Array(n);
+  const candScore = new Float32Array(n);
+  let m = 0;
+  for (let j = 0; j < n; j++) {
+    if (!(val[j]! > lower)) continue;
+    const s = sigmoid(val[j]!);
+    if (s > threshold) {
+      candIdx[m] = idx[j]!;
+      candScore[m++] = s;
+    }
+  }
+  const order = topK(candScore.subarray(0, m), k);
+  return { flat: order.map((j) => candIdx[j]!), scores: Float32Array.from(order, (j) => candScore[j]!) };
+}
+
+/**
  * Detections of one image.
  *
  * @param levels per-level outputs, P3 first.
@@ -131,25 +180,9 @@ export function postprocessDetections(
     if (level.logits.length !== count * numClasses || level.deltas.length !== count * 4) {
       throw new Error(`postprocess: level ${l} has ${count} anchors, ${level.logits.length} logits, ${level.deltas.length} deltas`);
     }
-    let candIdx = new Int32Array(1024);
-    let candScore = new Float32Array(1024);
-    let numCand = 0;
-    for (let i = 0; i < level.logits.length; i++) {
-      const x = level.logits[i]!;
-      if (!(x > logitFloor)) continue;
-      const s = sigmoid(x);
-      if (s > threshold) {
-        if (numCand === candIdx.length) {
-          candIdx = grow(candIdx, new Int32Array(2 * numCand));
-          candScore = grow(candScore, new Float32Array(2 * numCand));
-        }
-        candIdx[numCand] = i;
-        candScore[numCand++] = s;
-      }
-    }
-    const order = topK(candScore.subarray(0, numCand), cfg.topkCandidates);
-    for (const j of order) {
-      const flat = candIdx[j]!;
+    const top = levelTopK(level.logits, threshold, logitFloor, cfg.topkCandidates);
+    for (let r = 0; r < top.flat.length; r++) {
+      const flat = top.flat[r]!;
       const anchor = Math.floor(flat / numClasses);
       decodeOne(level.anchors, anchor, level.deltas, anchor, cfg.boxCoderWeights as BoxCoderWeights, decoded, 0);
       boxes.push(
@@ -158,7 +191,7 @@ export function postprocessDetections(
         Math.min(Math.max(decoded[2]!, 0), width),
         Math.min(Math.max(decoded[3]!, 0), height),
       );
-      scores.push(candScore[j]!);
+      scores.push(top.scores[r]!);
       labels.push(flat % numClasses);
     }
   });

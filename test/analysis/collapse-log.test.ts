@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { buildReport, type SiteCollapse } from '../../src/analysis/collapse.js';
-import { appendCollapseLog, readCollapseLog } from '../../src/analysis/collapse-log.js';
+import { appendCollapseLog, latestAttempt, readCollapseLog } from '../../src/analysis/collapse-log.js';
 import { InputError } from '../../src/util/errors.js';
 
 const dirs: string[] = [];
@@ -71,5 +71,19 @@ describe('recordCollapse', () => {
     const [entry] = readCollapseLog(join(dir, 'collapse.jsonl'));
     expect(entry).toMatchObject({ iteration: 42, images: 1, thresholds: { deadThreshold: 0, gammaThreshold: 0.5 } });
     expect(entry!.stages).toEqual([expect.objectContaining({ stage: 'fpn', channels: 2, dead: 1, deadRatio: 0.5 })]);
+  });
+});
+
+describe('latestAttempt', () => {
+  it('keeps the entries of the latest attempt when a run restarted into the same file', () => {
+    const path = join(tempDir(), 'collapse.jsonl');
+    // Attempt 1 logged 20, 40, 60; attempt 2 restarted from 40 (its checkpoint) and logged 60, 80; then a fresh
+    // restart logged 20: only that last one survives.
+    for (const it of [20, 40, 60]) appendCollapseLog(path, it, report(1));
+    expect(latestAttempt(readCollapseLog(path)).map((e) => e.iteration)).toEqual([20, 40, 60]);
+    for (const it of [60, 80]) appendCollapseLog(path, it, report(2));
+    expect(latestAttempt(readCollapseLog(path)).map((e) => [e.iteration, e.stages[0]!.dead])).toEqual([[20, 1], [40, 1], [60, 2], [80, 2]]);
+    appendCollapseLog(path, 20, report(3));
+    expect(latestAttempt(readCollapseLog(path)).map((e) => e.iteration)).toEqual([20]);
   });
 });

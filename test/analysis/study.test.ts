@@ -5,7 +5,8 @@ import sharp from 'sharp';
 import { afterEach, describe, expect, it } from 'vitest';
 import { buildReport, type SiteCollapse } from '../../src/analysis/collapse.js';
 import { appendCollapseLog } from '../../src/analysis/collapse-log.js';
-import { expandGrid, runGrid, runRevival, writeGridReport, writeRevivalReport, type RunTraining } from '../../src/analysis/study.js';
+import { backboneDeadRatio, expandGrid, runGrid, runRevival, writeGridReport, writeRevivalReport, type RunTraining } from '../../src/analysis/study.js';
+import { collapseLogEntry } from '../../src/analysis/collapse-log.js';
 import { defaultConfig } from '../../src/config/defaults.js';
 import type { Config } from '../../src/config/types.js';
 
@@ -81,13 +82,14 @@ describe('runGrid and writeGridReport', () => {
     expect(md).toContain('# Collapse study');
     expect(md).toContain('Dead: ReLU input <= 0 at every position of every probe image; parameter view: |γ| < 0.01');
     // Final-figures row: bn sgd lr 0.01: 1 of 10 res2 dead (10.0%), 0 res3, total 1 / 20 = 5.0%; mAP 10.0.
-    expect(md).toMatch(/\| bn_sgd_lr0\.01_frozen0 \| bn \| sgd \| 0\.01 \| 0 \| 10\.0 \| 10\.0% \| 0\.0% \| 5\.0% \|/);
+    // The backbone column (stem..res5) equals the total here: res2 and res3 are the only stages.
+    expect(md).toMatch(/\| bn_sgd_lr0\.01_frozen0 \| bn \| sgd \| 0\.01 \| 0 \| 10\.0 \| 10\.0% \| 0\.0% \| 5\.0% \| 5\.0% \|/);
     // Learning-rate comparison for bn, sgd: 5.0% at lr 0.01, 25.0% at lr 0.05.
-    expect(md).toContain('| bn, sgd, frozen 0 | 5.0% (mAP 10.0) | 25.0% (mAP 10.0) |');
+    expect(md).toContain('| bn, sgd, frozen 0 | 5.0% / 5.0% (mAP 10.0) | 25.0% / 25.0% (mAP 10.0) |');
     // Adam against SGD for bn at lr 0.05: sgd 25.0%, adam 50.0%.
-    expect(md).toContain('| bn, lr 0.05, frozen 0 | 25.0% (mAP 10.0) | 50.0% (mAP 10.0) |');
+    expect(md).toContain('| bn, lr 0.05, frozen 0 | 25.0% / 25.0% (mAP 10.0) | 50.0% / 50.0% (mAP 10.0) |');
     // psBN against BN at sgd lr 0.01: bn 5.0%, psbn 0.0%.
-    expect(md).toContain('| sgd, lr 0.01, frozen 0 | 5.0% (mAP 10.0) | 0.0% (mAP 20.0) |');
+    expect(md).toContain('| sgd, lr 0.01, frozen 0 | 5.0% / 5.0% (mAP 10.0) | 0.0% / 0.0% (mAP 20.0) |');
     for (const name of ['dead-total', 'dead-final-per-stage', 'dead-per-stage-bn_adam_lr0.05_frozen0']) {
       expect(existsSync(join(dir, 'plots', `${name}.svg`))).toBe(true);
       expect(md).toContain(`](plots/${name}.png)`);
@@ -122,5 +124,18 @@ describe('runRevival', () => {
     const md = readFileSync(await writeRevivalReport(dir, results, { title: 'Revival', setup: [] }), 'utf8');
     expect(md).toContain('| res2 | 10 | 6 | 1 | 5 | 83.3% | 0 |');
     expect(md).toContain('](plots/revived-per-stage.png)');
+  });
+});
+
+describe('backboneDeadRatio', () => {
+  it('counts stem..res5 only, leaving out the norm-free FPN and head', () => {
+    const site = (name: string, stage: SiteCollapse['stage'], dead: number): SiteCollapse => ({
+      name, stage, channels: 10, images: 1, dead, deadChannels: [], max: [], normFed: false, paramCollapsed: 0, normNonPositive: 0, alpha: null,
+    });
+    // res2 5 of 10, res5 1 of 10, fpn 10 of 10, head-cls 10 of 10: backbone 6 / 20 = 0.3; total 26 / 40 = 0.65.
+    const entry = collapseLogEntry(7, buildReport([site('a', 'res2', 5), site('b', 'res5', 1), site('c', 'fpn', 10), site('d', 'head-cls', 10)], THRESHOLDS));
+    expect(backboneDeadRatio(entry)).toBeCloseTo(0.3, 12);
+    expect(entry.total.deadRatio).toBeCloseTo(0.65, 12);
+    expect(backboneDeadRatio(null)).toBeNull();
   });
 });

@@ -79,6 +79,9 @@ export function detectorCases(): GradCase[] {
     convCase("conv2d 3x3 stride 2 'same' (even size)", 6, [2, 6, 6, 2], 3, 2, 2, [0, 1, 0, 1], 'same'),
     convCase('conv2d 7x7 stride 2 pad 3 (stem)', 7, [1, 9, 9, 2], 7, 3, 2, [3, 3, 3, 3]),
     convCase('conv2d 1x1 stride 2 (downsample)', 8, [2, 6, 6, 3], 1, 4, 2, [0, 0, 0, 0], 'valid'),
+    // P6 -> P7 on a small image: inputs smaller than the stride leave whole phases of the input gradient empty
+    convCase('conv2d 3x3 stride 2 pad 1 on a 1x2 input', 15, [2, 1, 2, 3], 3, 2, 2, [1, 1, 1, 1]),
+    convCase('conv2d 1x1 stride 2 on a 1x1 input', 16, [2, 1, 1, 3], 1, 2, 2, [0, 0, 0, 0], 'valid'),
   ];
 
   {
@@ -281,6 +284,12 @@ export function detectorCases(): GradCase[] {
         const m = b!.data.reduce((acc, v) => acc + v, 0) / b!.data.length;
         return map(s, (v) => v + m);
       },
+    });
+    cases.push({
+      name: 'addN of 12 tensors (a global gradient norm sums one term per parameter)',
+      inputs: Array.from({ length: 12 }, () => randn(rng, [2, 3])),
+      op: (...xs) => tf.addN(xs.map((x) => tf.square(x))),
+      ref: (xs) => map(xs[0]!, (_, i) => xs.reduce((acc, x) => acc + x.data[i]! ** 2, 0)),
     });
     cases.push({
       name: 'max over the last axis and min over the first',

@@ -1,7 +1,6 @@
 /**
- * Gradient checks of every op the detector differentiates, on every backend that can start here: cpu and wasm
- * always, webgpu when an adapter exists (a software Vulkan driver is enough). $PSDET_BACKENDS (comma-separated)
- * narrows or widens the list, e.g. PSDET_BACKENDS=webgpu.
+ * Gradient checks of every op the detector differentiates, on cpu and wasm by default; $PSDET_BACKENDS
+ * (comma-separated) names others, e.g. PSDET_BACKENDS=webgpu in .ci/webgpu (see test/helpers.ts).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -11,9 +10,10 @@ import { detectorCases } from './cases.js';
 import { gradCheck } from './gradcheck.js';
 import { map, randn } from './reference.js';
 import { Rng } from '../../src/util/rng.js';
+import { testBackends } from '../helpers.js';
 
 type Name = Exclude<BackendChoice, 'auto'>;
-const wanted = (process.env.PSDET_BACKENDS?.split(',') ?? ['cpu', 'wasm', 'webgpu']) as Name[];
+const wanted = testBackends() as Name[];
 const available = await usableBackends(wanted);
 const missing = wanted.filter((b) => !available.includes(b));
 

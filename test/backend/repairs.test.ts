@@ -5,13 +5,16 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, describe, expect, it } from 'vitest';
 import { installRepairs, installedRepairs, removeRepairs, selectBackend, usableBackends } from '../../src/backend/index.js';
+import { addNGrouped } from '../../src/backend/repairs/add-n.js';
 import { padByConcat } from '../../src/backend/repairs/pad-high-rank.js';
+import { collapseSlice } from '../../src/backend/repairs/slice-high-rank.js';
 import { upsampleNearest2x } from '../../src/model/ops.js';
 import { Rng } from '../../src/util/rng.js';
 import { relError } from './gradcheck.js';
+import { testBackends } from '../helpers.js';
 import { conv2dRef, maxPoolRef, numericGrad, randn, upsample2xRef, type Arr } from './reference.js';
 
-const webgpu = (await usableBackends(['webgpu'])).length > 0;
+const webgpu = testBackends().includes('webgpu') && (await usableBackends(['webgpu'])).length > 0;
 
 afterAll(async () => {
   await selectBackend('cpu');
@@ -180,6 +183,62 @@ describe('webgpu PadV2 for rank 5', () => {
   });
 });
 
+describe('wasm Slice / SplitV of rank 5', () => {
+  it('collapseSlice merges whole axes and single-index axes', () => {
+    // [2, 4, 2, 6, 3] taking rows 1..3 of axis 1, index 0 of axis 2, everything else: axis 4 is whole, so it
+    // merges into axis 3 (6 * 3 = 18, begin 0 * 3 + 0, size 6 * 3); rank 4 is reached and merging stops.
+    expect(collapseSlice({ shape: [2, 4, 2, 6, 3], begin: [0, 1, 0, 0, 0], size: [2, 3, 1, 6, 3] })).toEqual({
+      shape: [2, 4, 2, 18],
+      begin: [0, 1, 0, 0],
+      size: [2, 3, 1, 18],
+    });
+    // nothing whole and no single index: stays rank 5
+    expect(collapseSlice({ shape: [3, 3, 3, 3, 3], begin: [1, 1, 1, 1, 1], size: [2, 2, 2, 2, 2] }).shape).toHaveLength(5);
+  });
+
+  it('gives the cpu kernel values (slice and split of the model max-pool shapes)', async () => {
+    const x = randn(new Rng(29), [2, 4, 2, 6, 3]);
+    const run = () =>
+      tf.tidy(() => {
+        const a = tf.slice(t(x), [0, 1, 0, 0, 0], [-1, 3, 1, -1, -1]);
+        const [b, c] = tf.split(t(x), 2, 2);
+        const d = tf.slice(t(x), [1, 1, 1, 2, 1], [1, 2, 1, 3, 2]); // stays rank 5: the own kernel
+        return [a, b!, c!, d].map((y) => Array.from(y.dataSync()));
+      });
+    await selectBackend('cpu');
+    const cpu = run();
+    await selectBackend('wasm');
+    expect(run()).toEqual(cpu);
+  });
+});
+
+describe('webgpu AddN with many inputs', () => {
+  // 12 tensors holding 1, 2, ..., 12 in every element: the sum is 12 * 13 / 2 = 78 everywhere.
+  const parts = () => Array.from({ length: 12 }, (_, i) => tf.fill([3, 2], i + 1));
+
+  it('addNGrouped sums as addN does (groups of 4, then 3 partial sums)', async () => {
+    await selectBackend('cpu');
+    const y = tf.tidy(() => Array.from(addNGrouped(parts()).dataSync()));
+    expect(y).toEqual(new Array(6).fill(78));
+  });
+
+  it.skipIf(!webgpu)('is left unwritten before the repair and right after (webgpu only)', async () => {
+    await selectBackend('webgpu');
+    const read = async () => {
+      const xs = parts();
+      const y = tf.addN(xs);
+      const v = Array.from(await y.data());
+      tf.dispose([y, ...xs]);
+      return v;
+    };
+    removeRepairs('webgpu');
+    const own = await read();
+    installRepairs('webgpu');
+    expect(own).not.toEqual(new Array(6).fill(78));
+    expect(await read()).toEqual(new Array(6).fill(78));
+  });
+});
+
 describe('repair registry', () => {
   it('install is idempotent and remove restores the backend kernel', async () => {
     await selectBackend('wasm');
@@ -191,6 +250,6 @@ describe('repair registry', () => {
     expect(tf.getKernel('Conv2DBackpropFilter', 'wasm')).toBeUndefined();
     expect(tf.getKernel('MaxPoolGrad', 'wasm')?.kernelFunc).not.toBe(repaired?.kernelFunc);
     installRepairs('wasm');
-    expect(installedRepairs('wasm')).toEqual(['Conv2DBackpropFilter', 'Conv2DBackpropInput', 'MaxPoolGrad', 'UnsortedSegmentSum']);
+    expect(installedRepairs('wasm')).toEqual(['Conv2DBackpropFilter', 'Conv2DBackpropInput', 'MaxPoolGrad', 'Slice', 'SplitV', 'UnsortedSegmentSum']);
   });
 });

@@ -1,6 +1,6 @@
 // Differential test: the optimised evaluator against a plain one-to-one transcription of pycocotools' steps
 // (test/eval/naive-cocoeval.ts) on random cases with crowds, tied scores, zero-size boxes, detections on images
-// without GT and every parameter variant. precision and recall must agree bit for bit.
+// without GT and every parameter variant. precision, recall and the score at each recall threshold must agree bit for bit.
 import { describe, expect, it } from 'vitest';
 import { accumulate, evaluateImages, resolveParams, type EvalParams, type GroundTruthSet } from '../../src/eval/cocoeval.js';
 import { groundTruthFromJson } from '../../src/eval/coco-json.js';
@@ -80,6 +80,7 @@ describe('optimised evaluator vs a plain transcription of pycocotools', () => {
         const naive = naiveEvaluate(gtJson.annotations, dts, params);
         expect(firstDifference(fast.precision, naive.precision), `seed ${seed} precision`).toBe('none');
         expect(firstDifference(fast.recall, naive.recall), `seed ${seed} recall`).toBe('none');
+        expect(firstDifference(fast.scores, naive.scores), `seed ${seed} scores`).toBe('none');
         compared += fast.precision.filter((v) => v > 0 && v < 1).length;
       }
       // The cases must exercise partial precision, not only 0, 1 and -1.

@@ -271,6 +271,11 @@ describe('edge cases', () => {
     expect(cocoEvaluate(gt, toDetectionSet([det(1, [0, 0, 10, 10], 0.9)])).stats[0]).toBe(0);
   });
 
+  it('rejects non-finite scores and bad boxes built in code, naming the detection', () => {
+    expect(() => cocoEvaluate(oneGt, toDetectionSet([det(1, [0, 0, 10, 10], 0.9), det(1, [0, 0, 10, 10], Number.NaN)]))).toThrow('detection 1: score NaN is not finite');
+    expect(() => cocoEvaluate(oneGt, toDetectionSet([det(1, [0, 0, -1, 10], 0.9)]))).toThrow('detection 0: bbox [0, 0, -1, 10] is not 4 finite numbers with w, h >= 0');
+  });
+
   it('summarize() needs three maxDets', () => {
     const gt = makeGt([1], []);
     const acc = accumulate(evaluateImages(gt, toDetectionSet([]), resolveParams(gt, { maxDets: [10, 100] })));

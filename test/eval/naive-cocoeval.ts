@@ -48,7 +48,7 @@ function byScoreDesc<T extends { score: number }>(list: T[]): T[] {
   return [...list].sort((a, b) => b.score - a.score);
 }
 
-export function naiveEvaluate(gtAnns: NaiveGt[], results: NaiveDt[], p: EvalParams): { precision: Float64Array; recall: Float64Array } {
+export function naiveEvaluate(gtAnns: NaiveGt[], results: NaiveDt[], p: EvalParams): { precision: Float64Array; recall: Float64Array; scores: Float64Array } {
   const dts: Dt[] = results.map((d, j) => ({ ...d, id: j + 1, area: d.bbox[2]! * d.bbox[3]! }));
   const catSet = new Set(p.catIds);
   const gts = new Map<string, NaiveGt[]>();
@@ -114,6 +114,7 @@ export function naiveEvaluate(gtAnns: NaiveGt[], results: NaiveDt[], p: EvalPara
   const M = p.maxDets.length;
   const precision = new Float64Array(T * R * K * A * M).fill(-1);
   const recall = new Float64Array(T * K * A * M).fill(-1);
+  const scores = new Float64Array(T * R * K * A * M).fill(-1);
   catIds.forEach((cat, k) => {
     p.areaRng.forEach((aRng, a) => {
       const E = p.imgIds.map((img) => evaluateImg(img, cat, aRng)).filter((e): e is EvalImg => e !== null);
@@ -140,16 +141,19 @@ export function naiveEvaluate(gtAnns: NaiveGt[], results: NaiveDt[], p: EvalPara
           recall[((t * K + k) * A + a) * M + m] = nd ? rc[nd - 1]! : 0;
           for (let i = nd - 1; i > 0; i--) if (pr[i]! > pr[i - 1]!) pr[i - 1] = pr[i]!;
           const q = new Array<number>(R).fill(0);
+          const ss = new Array<number>(R).fill(0);
           for (let r = 0; r < R; r++) {
             let idx = 0;
             while (idx < nd && rc[idx]! < p.recThrs[r]!) idx++;
             if (idx >= nd) break;
             q[r] = pr[idx]!;
+            ss[r] = sorted[idx]!.score;
           }
           q.forEach((v, r) => (precision[(((t * R + r) * K + k) * A + a) * M + m] = v));
+          ss.forEach((v, r) => (scores[(((t * R + r) * K + k) * A + a) * M + m] = v));
         }
       });
     });
   });
-  return { precision, recall };
+  return { precision, recall, scores };
 }

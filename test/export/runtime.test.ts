@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DeployRetinaNet, loadDeployModel, upsampleTo } from '../../src/export/runtime.js';
+import { DeployRetinaNet, loadDeployModel, prepareDeployInput, upsampleTo } from '../../src/export/runtime.js';
 import { readTfjsDeployModel, writeTfjsDeployModel } from '../../src/export/tfjs-format.js';
 import { tinySpec, tinyWeights } from './tiny-deploy.js';
 
@@ -53,6 +53,52 @@ describe('DeployRetinaNet', () => {
     delete weights['fpn.p7.bias'];
     expect(() => new DeployRetinaNet(spec, weights)).toThrow('deploy model: weight "fpn.p7.bias" is missing');
     tf.dispose(Object.values(weights));
+  });
+});
+
+describe('prepareDeployInput / detectImage', () => {
+  it('resizes, normalises and pads one RGB image as the spec says', async () => {
+    const input = tinySpec().input; // min 64, max 96, divisor 32
+    const solid = (h: number, w: number): tf.Tensor3D =>
+      tf.tidy(() => tf.mul(tf.ones([h, w, 3]), tf.tensor1d([255, 0, 128])) as tf.Tensor3D);
+    // 40 x 60 (h x w): 60 * 64 / 40 = 96 <= 96 -> 64 x 96, already a multiple of 32.
+    const a = solid(40, 60);
+    const pa = prepareDeployInput(a, input);
+    expect(pa.size).toEqual([64, 96]);
+    expect(pa.input.shape).toEqual([1, 64, 96, 3]);
+    // (255 / 255 - 0.485) / 0.229 = 2.2489, (0 - 0.456) / 0.224 = -2.0357, (128 / 255 - 0.406) / 0.225 = 0.4265.
+    const first = Array.from((await pa.input.data()).subarray(0, 3));
+    expect(first[0]).toBeCloseTo(2.2489, 3);
+    expect(first[1]).toBeCloseTo(-2.0357, 3);
+    expect(first[2]).toBeCloseTo(0.4265, 3);
+    // 30 x 100: 100 * 64 / 30 = 213 > 96 -> longer 96, shorter round(30 * 96 / 100) = 29; padded to 32 x 96.
+    const b = solid(30, 100);
+    const pb = prepareDeployInput(b, input);
+    expect(pb.size).toEqual([29, 96]);
+    expect(pb.input.shape).toEqual([1, 32, 96, 3]);
+    const lastRow = Array.from((await pb.input.data()).subarray(31 * 96 * 3));
+    expect(lastRow.every((v) => v === 0)).toBe(true);
+    tf.dispose([a, b, pa.input, pb.input]);
+  });
+
+  it('detects in the image\'s own pixels with category ids and names', async () => {
+    const spec = { ...tinySpec(), scoreThreshold: 0 };
+    const weights = tinyWeights(spec);
+    const model = new DeployRetinaNet(spec, weights);
+    const image = tf.tidy(() => tf.mul(tf.randomUniform([40, 60, 3], 0, 1, 'float32', 3), 255) as tf.Tensor3D);
+    const before = tf.memory().numTensors;
+    const det = await model.detectImage(image);
+    expect(tf.memory().numTensors).toBe(before);
+    expect(det.scores.length).toBe(100);
+    for (let i = 0; i < det.boxes.length; i += 4) {
+      expect(det.boxes[i]!).toBeGreaterThanOrEqual(0);
+      expect(det.boxes[i + 2]!).toBeLessThanOrEqual(60 + 1e-3);
+      expect(det.boxes[i + 3]!).toBeLessThanOrEqual(40 + 1e-3);
+    }
+    expect(new Set(det.names).size).toBeGreaterThan(0);
+    det.categoryIds.forEach((id, i) => expect(spec.categories.names[spec.categories.ids.indexOf(id)]).toBe(det.names[i]));
+    image.dispose();
+    model.dispose();
   });
 });
 

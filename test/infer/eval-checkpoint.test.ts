@@ -56,6 +56,8 @@ describe.skipIf(COCO_MINI === null)(`eval-det --checkpoint on coco-mini ${COCO_M
     expect(r.stdout).toMatch(/Average Precision {2}\(AP\) @\[ IoU=0\.50:0\.95 \| area= {3}all \| maxDets=100 \] = /);
     expect(r.stdout).toContain('Per category');
     expect(r.stdout).toContain('person');
+    expect(r.stdout).toContain('collapsed filters per stage');
+    expect(r.stdout).toMatch(/res2/);
 
     // The results file also goes through the --gt/--dt mode (the evaluator's own JSON checks).
     const again = evalDet('--gt', join(COCO_MINI!, 'annotations', 'instances_val2017.json'), '--dt', results);

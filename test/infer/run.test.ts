@@ -79,6 +79,19 @@ describe('runInference', () => {
     expect([drawnPng.format, drawnPng.width, drawnPng.height]).toEqual(['png', 30, 60]);
   });
 
+  it('refuses to draw over its own input images', async () => {
+    const detector: Detector = { detect: async () => [] };
+    const run = runInference(detector, [{ path: join(dir, '000000000001.jpg'), imageId: 1 }], {
+      input: defaultConfig().input,
+      batchSize: 1,
+      scoreThreshold: 0.3,
+      categories: { ids: [1], names: ['a'] },
+      outDir: dir,
+      draw: true,
+    });
+    await expect(run).rejects.toThrow(`--out ${dir}: drawing would overwrite the input image ${join(dir, '000000000001.jpg')}; choose another directory`);
+  });
+
   it('names an unreadable image in a one-line InputError', async () => {
     const detector: Detector = { detect: async () => [] };
     const run = runInference(detector, [{ path: join(dir, 'broken.jpg'), imageId: 1 }], {

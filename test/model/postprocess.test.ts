@@ -1,6 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { defaultConfig } from '../../src/config/defaults.js';
-import { postprocessDetections, resizeBoxesToOriginal, topK, unscaleBoxes, xyxyToXywh } from '../../src/model/postprocess.js';
+import {
+  levelTopK,
+  postprocessDetections,
+  resizeBoxesToOriginal,
+  topK,
+  unscaleBoxes,
+  xyxyToXywh,
+} from '../../src/model/postprocess.js';
 import { Rng } from '../../src/util/rng.js';
 
 const CFG = { ...defaultConfig().model };
@@ -92,6 +99,39 @@ describe('topK', () => {
         .sort((a, b) => scores[b]! - scores[a]! || a - b)
         .slice(0, k);
       expect(Array.from(topK(scores, k))).toEqual(expected);
+    }
+  });
+});
+
+describe('levelTopK', () => {
+  const threshold = Math.fround(0.05);
+  const floor = Math.log(0.05 / 0.95) - 1e-3;
+
+  it('keeps saturated ties: logits 17.5..40 all score 1.0 in float32, the lowest indices win', () => {
+    // float32 sigmoid is 1.0 from a logit of about 16.6 up: six anchors tie at 1.0. top-3 by (score, index) is
+    // 0, 1, 2 even though logits 30 and 40 are larger (torch.topk picks tied scores by index too).
+    const logits = Float32Array.from([20, 30, 25, 18, 17.5, 40, 5, 3, 2, 1]);
+    const top = levelTopK(logits, threshold, floor, 3);
+    expect(Array.from(top.flat)).toEqual([0, 1, 2]);
+    expect(Array.from(top.scores)).toEqual([1, 1, 1]);
+  });
+
+  it('agrees with scoring every logit and sorting, on random levels', () => {
+    const rng = new Rng(11);
+    const sigmoid32 = (x: number) => f(1 / f(1 + f(Math.exp(-x))));
+    for (let trial = 0; trial < 40; trial++) {
+      const n = 1 + rng.int(4000);
+      // a mix of saturated, coarse (ties) and ordinary logits around the threshold
+      const logits = Float32Array.from({ length: n }, () => {
+        const u = rng.next();
+        return u < 0.2 ? rng.uniform(15, 40) : u < 0.5 ? Math.round(rng.uniform(-6, 6) * 4) / 4 : rng.uniform(-8, 8);
+      });
+      const k = rng.int(n + 50);
+      const expected = Array.from({ length: n }, (_, i) => i)
+        .filter((i) => sigmoid32(logits[i]!) > threshold)
+        .sort((a, b) => sigmoid32(logits[b]!) - sigmoid32(logits[a]!) || a - b)
+        .slice(0, k);
+      expect(Array.from(levelTopK(logits, threshold, floor, k).flat)).toEqual(expected);
     }
   });
 });

@@ -54,15 +54,28 @@ export function conv2dFilterGrad(
     // Rows the taps read: top-padded input rows 0 .. (OH-1)*sh + KH - 1.
     const hp = (oh - 1) * sh + kh;
     const wp = (ow - 1) * sw + kw;
-    const xp = padOrCrop(x, top, hp - x.shape[1] - top, left, wp - x.shape[2] - left);
-    const xt = tf.transpose(xp, [3, 0, 1, 2]) as tf.Tensor4D; // [Cin, N, Hp, Wp]
+    // Round the padded size up to a multiple of the stride (extra zero rows are never read).
+    const hs = Math.ceil(hp / sh) * sh;
+    const ws = Math.ceil(wp / sw) * sw;
+    const xp = padOrCrop(x, top, hs - x.shape[1] - top, left, ws - x.shape[2] - left);
+    const xt = tf.transpose(xp, [3, 0, 1, 2]) as tf.Tensor4D; // [Cin, N, Hs, Ws]
+    // Stride phases as contiguous blocks: phase (a, b) holds rows a, a + sh, ... and columns b, b + sw, ...
+    // (4-D reshapes and transposes only: wasm slices rank > 4 and strided slices element by element).
+    const phases =
+      sh === 1 && sw === 1
+        ? null
+        : (tf.transpose(tf.reshape(xt, [cin * n * (hs / sh), sh, ws / sw, sw]), [1, 3, 0, 2]) as tf.Tensor4D);
+    const phase = (a: number, b: number): tf.Tensor4D =>
+      phases === null
+        ? xt
+        : (tf.reshape(tf.slice(phases, [a, b, 0, 0], [1, 1, cin * n * (hs / sh), ws / sw]), [cin, n, hs / sh, ws / sw]) as tf.Tensor4D);
+    const phaseCache = new Map<number, tf.Tensor4D>();
     const taps: tf.Tensor2D[] = [];
     for (let i = 0; i < kh; i++) {
       for (let j = 0; j < kw; j++) {
-        const view =
-          sh === 1 && sw === 1
-            ? tf.slice(xt, [0, 0, i, j], [cin, n, oh, ow])
-            : tf.stridedSlice(xt, [0, 0, i, j], [cin, n, i + (oh - 1) * sh + 1, j + (ow - 1) * sw + 1], [1, 1, sh, sw]);
+        const key = (i % sh) * sw + (j % sw);
+        if (!phaseCache.has(key)) phaseCache.set(key, phase(i % sh, j % sw));
+        const view = tf.slice(phaseCache.get(key)!, [0, 0, Math.floor(i / sh), Math.floor(j / sw)], [cin, n, oh, ow]);
         taps.push(tf.matMul(tf.reshape(view, [cin, m]) as tf.Tensor2D, dy2));
       }
     }
@@ -100,17 +113,19 @@ export function conv2dInputGrad(
       for (let rw = 0; rw < sw; rw++) {
         const a = phaseAxis(rh, top, sh, kh, h, oh);
         const b = phaseAxis(rw, left, sw, kw, wd, ow);
+        // A phase with no rows (input smaller than the stride) or no taps contributes zeros. No zero-size
+        // tensors are ever made: wasm kernels write out of bounds on them.
         let phase: tf.Tensor4D;
-        if (a.taps === 0 || b.taps === 0) {
-          phase = tf.zeros([n, a.count, b.count, cin]);
+        if (a.taps === 0 || b.taps === 0 || a.count === 0 || b.count === 0) {
+          phase = tf.zeros([n, lh, lw, cin]);
         } else {
-          const sub = tf.stridedSlice(w, [a.k0, b.k0, 0, 0], w.shape, [sh, sw, 1, 1]) as tf.Tensor4D;
-          const filter = tf.transpose(tf.reverse(sub, [0, 1]), [0, 1, 3, 2]) as tf.Tensor4D; // [Mh, Mw, Cout, Cin]
+          const filter = flippedSubFilter(w, a.k0, sh, a.taps, b.k0, sw, b.taps); // [Mh, Mw, Cout, Cin]
           const dyp = padOrCrop(dy, a.before, a.after, b.before, b.after);
           phase = tf.conv2d(dyp, filter, 1, 'valid');
+          if (sh * sw === 1) return phase;
+          phase = padOrCrop(phase, 0, lh - a.count, 0, lw - b.count);
         }
-        if (sh * sw === 1) return phase;
-        cols.push(padOrCrop(phase, 0, lh - a.count, 0, lw - b.count));
+        cols.push(phase);
       }
       // [N, Lh, Lw, sw, Cin] -> [N, Lh, Lw*sw, Cin]
       rows.push(sw === 1 ? cols[0]! : (tf.reshape(tf.stack(cols, 3), [n, lh, lw * sw, cin]) as tf.Tensor4D));
@@ -118,6 +133,23 @@ export function conv2dInputGrad(
     const full = sh === 1 ? rows[0]! : (tf.reshape(tf.stack(rows, 2), [n, lh * sh, lw * sw, cin]) as tf.Tensor4D);
     return tf.slice(full, [0, 0, 0, 0], inputShape);
   });
+}
+
+/**
+ * The taps w[k0h + m*sh, k0w + n*sw] in reverse order (flipped in both axes), channels swapped. Each tap is a
+ * contiguous `[Cin, Cout]` block of the HWIO filter, so this is block slices and one concat (wasm's Reverse,
+ * StridedSlice and Gather go element by element).
+ * @param w `[KH, KW, Cin, Cout]`
+ * @returns `[Mh, Mw, Cout, Cin]`
+ */
+function flippedSubFilter(w: tf.Tensor4D, k0h: number, sh: number, mh: number, k0w: number, sw: number, mw: number): tf.Tensor4D {
+  const [kh, kw, cin, cout] = w.shape;
+  const index: number[] = [];
+  for (let u = mh - 1; u >= 0; u--) for (let v = mw - 1; v >= 0; v--) index.push((k0h + u * sh) * kw + (k0w + v * sw));
+  const flat = tf.reshape(w, [kh * kw, cin * cout]);
+  const blocks = index.map((k) => tf.slice(flat, [k, 0], [1, cin * cout]));
+  const picked = tf.reshape(blocks.length === 1 ? blocks[0]! : tf.concat(blocks, 0), [index.length, cin, cout]);
+  return tf.reshape(tf.transpose(picked, [0, 2, 1]), [mh, mw, cout, cin]) as tf.Tensor4D;
 }
 
 /** One spatial axis of one phase of the input gradient: which taps, how many rows, how to pad dy. */

@@ -4,9 +4,11 @@
  * float64 reference (test/backend/repairs.test.ts).
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { addNKernel } from './add-n.js';
 import { conv2dBackpropFilterKernel, conv2dBackpropInputKernel } from './conv2d-grads.js';
 import { maxPoolGradKernel } from './max-pool-grad.js';
 import { padHighRankKernel } from './pad-high-rank.js';
+import { splitHighRankKernel, wasmSliceKernel } from './slice-high-rank.js';
 import { resizeNearestGradKernel } from './resize-nearest-grad.js';
 import { unsortedSegmentSumKernel } from './unsorted-segment-sum.js';
 
@@ -48,10 +50,31 @@ export const REPAIRS: readonly KernelRepair[] = [
     kernelFunc: resizeNearestGradKernel,
   },
   {
+    kernelName: 'AddN',
+    backends: ['webgpu'],
+    reason: 'webgpu binds one buffer per input: past the adapter limit the output is left unwritten (zeros)',
+    kernelFunc: addNKernel,
+    wrapsOwn: true,
+  },
+  {
     kernelName: 'PadV2',
     backends: ['webgpu'],
     reason: 'webgpu shader for rank-5 pads is invalid WGSL: output left unwritten (the gradient of a rank-5 slice)',
     kernelFunc: padHighRankKernel,
+    wrapsOwn: true,
+  },
+  {
+    kernelName: 'Slice',
+    backends: ['wasm'],
+    reason: 'wasm copies the whole input per slice, and goes element by element above rank 4: row copies in the heap',
+    kernelFunc: wasmSliceKernel,
+    wrapsOwn: true,
+  },
+  {
+    kernelName: 'SplitV',
+    backends: ['wasm'],
+    reason: 'wasm splits rank > 4 through the same per-element slice: merged to rank <= 4',
+    kernelFunc: splitHighRankKernel,
     wrapsOwn: true,
   },
   {
