@@ -69,13 +69,18 @@ export interface SampleOptions {
   flip: boolean;
 }
 
-/** Builds a Sample from a decoded image and the image's targets (boxes scaled and flipped like the pixels). */
+/**
+ * Builds a Sample from a decoded image and the image's targets: boxes scaled to the target size and flipped, as
+ * `batchToTensor` will resize and flip the pixels.
+ */
 export function assembleSample(record: ImageRecord, targets: ImageAnnotations, image: DecodedImage): Sample {
   const scaleX = image.width / image.originalWidth;
   const scaleY = image.height / image.originalHeight;
   return {
     imageId: record.id,
     pixels: image.pixels,
+    decodedHeight: image.decodedHeight,
+    decodedWidth: image.decodedWidth,
     height: image.height,
     width: image.width,
     originalHeight: image.originalHeight,

@@ -1,15 +1,19 @@
 import * as tf from '@tensorflow/tfjs-core';
-import type { Batch } from './types.js';
+import type { Batch, Sample } from './types.js';
 
 /**
- * Turns a batch of raw RGB samples into the network input:
- *   out[n, y, x, c] = (pixels[y, x, c] / 255 - mean[c]) / std[c]   inside sample n's image,
- *   out[n, y, x, c] = 0                                              in the padding (right and bottom),
- * i.e. zero padding AFTER normalisation, as torchvision does.
+ * Turns a batch of decoded samples (stored-size RGB bytes) into the network input:
+ *   out[n] = pad(resize(flip?((pixels / 255 - mean) / std), [height, width]), [paddedHeight, paddedWidth])
+ * with zero padding (right and bottom) AFTER normalisation, as torchvision does.
  *
- * The JS side only copies bytes: each sample's rows go into one float buffer of the padded batch shape whose
- * padding holds 255 * mean[c] (so that normalising it gives exactly 0). The normalisation itself is one tensor op
- * on the active backend (a per-channel affine, expressed as `batchNorm` with fixed statistics).
+ * The resize is `tf.image.resizeBilinear(x, size, alignCorners false, halfPixelCenters true)`: output pixel X
+ * samples input x = (X + 0.5) * in / out - 0.5, clamped at the edges, no antialias, the same for enlarging and
+ * shrinking: exactly torchvision's `interpolate(mode='bilinear', align_corners=False)` (tested against a PyTorch
+ * fixture). The normalisation and the flip are applied before the resize, at the stored size, where they cost
+ * least: bilinear weights sum to 1, so a per-channel affine map commutes with the resize, and on the centre-aligned
+ * grid a horizontal flip does too (the mirrored output column samples the mirrored input position). Both are one
+ * table lookup per byte in the copy that turns the bytes into floats anyway; the resize and the padding are tensor
+ * ops on the active backend (on a GPU backend they leave the CPU).
  *
  * @param mean per-channel mean of 0..1 RGB (torchvision: [0.485, 0.456, 0.406])
  * @param std per-channel std of 0..1 RGB (torchvision: [0.229, 0.224, 0.225])
@@ -25,42 +29,59 @@ export function batchToTensor(
   const pw = batch.paddedWidth;
   if (n === 0) throw new RangeError('batchToTensor: empty batch');
   if (mean.length !== 3 || std.length !== 3) throw new RangeError('batchToTensor: mean and std need 3 values (RGB)');
-  const rowFloats = pw * 3;
-  // Every element is written exactly once below, so the buffer need not be zeroed first.
-  const bytes = Buffer.allocUnsafe(n * ph * rowFloats * 4);
-  const buffer = new Float32Array(bytes.buffer, bytes.byteOffset, n * ph * rowFloats);
-  // Padding value 255 * mean[c]: one padded row of it, copied where padding goes (native copies).
-  const padPixel = Float32Array.of(255 * mean[0]!, 255 * mean[1]!, 255 * mean[2]!);
-  const padRow = new Float32Array(rowFloats);
-  padRow.set(padPixel, 0);
-  for (let filled = 3; filled < rowFloats; filled *= 2) padRow.copyWithin(filled, 0, Math.min(filled, rowFloats - filled));
-  for (let i = 0; i < n; i++) {
-    const s = batch.samples[i]!;
+  for (const s of batch.samples) {
     if (s.height > ph || s.width > pw) {
       throw new RangeError(`batchToTensor: sample ${s.imageId} is ${s.width}x${s.height}, larger than the padded ${pw}x${ph}`);
     }
-    if (s.pixels.length !== s.height * s.width * 3) {
-      throw new RangeError(`batchToTensor: sample ${s.imageId} has ${s.pixels.length} bytes, expected ${s.height * s.width * 3}`);
+    if (s.pixels.length !== s.decodedHeight * s.decodedWidth * 3) {
+      throw new RangeError(`batchToTensor: sample ${s.imageId} has ${s.pixels.length} bytes, expected ${s.decodedHeight * s.decodedWidth * 3}`);
     }
-    const base = i * ph * rowFloats;
-    const srcRow = s.width * 3;
-    if (s.width === pw) {
-      buffer.set(s.pixels, base); // contiguous rows: one native uint8 -> float32 copy
-    } else {
-      const tail = padRow.subarray(0, rowFloats - srcRow);
-      for (let y = 0; y < s.height; y++) {
-        buffer.set(s.pixels.subarray(y * srcRow, (y + 1) * srcRow), base + y * rowFloats);
-        buffer.set(tail, base + y * rowFloats + srcRow);
-      }
-    }
-    for (let y = s.height; y < ph; y++) buffer.set(padRow, base + y * rowFloats);
   }
+  const tables = normalisationTables(mean, std);
   return tf.tidy(() => {
-    const raw = tf.tensor4d(buffer, [n, ph, pw, 3], 'float32');
-    const shift = tf.tensor1d(padPixel, 'float32'); // 255 * mean, the same float32 values as the padding
-    const scale = tf.tensor1d([1 / (255 * std[0]!), 1 / (255 * std[1]!), 1 / (255 * std[2]!)], 'float32');
-    const one = tf.onesLike(shift);
-    // batchNorm(x, mean, variance, offset, scale, eps) = (x - mean) * scale / sqrt(variance + eps) + offset
-    return tf.batchNorm4d(raw, shift, one, undefined, scale, 0);
+    const images = batch.samples.map((s) => {
+      const input = tf.tensor4d(normalisedFloats(s, tables), [1, s.decodedHeight, s.decodedWidth, 3], 'float32');
+      const resized = s.height === s.decodedHeight && s.width === s.decodedWidth ? input : tf.image.resizeBilinear(input, [s.height, s.width], false, true);
+      return padBottomRight(resized, ph, pw);
+    });
+    return images.length === 1 ? images[0]! : tf.concat4d(images, 0);
   });
+}
+
+/** Per channel c, byte v -> (v / 255 - mean[c]) / std[c] as float32: [3][256]. */
+function normalisationTables(mean: readonly number[], std: readonly number[]): Float32Array[] {
+  return [0, 1, 2].map((c) => {
+    const t = new Float32Array(256);
+    for (let v = 0; v < 256; v++) t[v] = (v / 255 - mean[c]!) / std[c]!;
+    return t;
+  });
+}
+
+/** The sample's bytes as normalised floats, mirrored horizontally when the sample is flipped. [dh * dw * 3] */
+function normalisedFloats(s: Sample, tables: Float32Array[]): Float32Array {
+  const [r, g, b] = tables as [Float32Array, Float32Array, Float32Array];
+  const p = s.pixels;
+  const w = s.decodedWidth;
+  const out = new Float32Array(p.length);
+  const step = s.flipped ? -3 : 3;
+  for (let y = 0; y < s.decodedHeight; y++) {
+    let i = y * w * 3;
+    const end = i + w * 3;
+    let o = s.flipped ? end - 3 : i;
+    for (; i < end; i += 3, o += step) {
+      out[o] = r[p[i]!]!;
+      out[o + 1] = g[p[i + 1]!]!;
+      out[o + 2] = b[p[i + 2]!]!;
+    }
+  }
+  return out;
+}
+
+/** Zero padding on the right and at the bottom: [1, h, w, 3] -> [1, ph, pw, 3] (concat: cheaper than pad on wasm). */
+function padBottomRight(x: tf.Tensor4D, ph: number, pw: number): tf.Tensor4D {
+  const [, h, w, c] = x.shape;
+  let out = x;
+  if (w < pw) out = tf.concat4d([out, tf.zeros<tf.Rank.R4>([1, h, pw - w, c])], 2);
+  if (h < ph) out = tf.concat4d([out, tf.zeros<tf.Rank.R4>([1, ph - h, pw, c])], 1);
+  return out;
 }

@@ -3,16 +3,17 @@ import sharp from 'sharp';
 import { InputError } from '../util/errors.js';
 
 /**
- * Image transforms with sharp (libvips): decode, resize, flip. Pure functions of their inputs; no dataset, no
- * model. Normalisation (0..1, then ImageNet mean / std) happens on the tensor side, in `tensor.ts`.
+ * Image transforms: decode with sharp (libvips), sizes, boxes. Pure functions of their inputs; no dataset, no
+ * model. The pixels stay at their stored size here: the resize, the flip, the normalisation (0..1, then ImageNet
+ * mean / std) and the padding happen on the tensor side, in `tensor.ts` (`batchToTensor`).
  *
  * - Decodes JPEG / PNG / WebP (whatever libvips reads); grayscale and CMYK come out as 3-channel sRGB, alpha is
  *   dropped.
  * - EXIF orientation is NOT applied: COCO boxes are in stored-pixel orientation, and so are our images.
- * - Resize: the shorter side becomes `minSize` unless the longer side would then exceed `maxSize`, in which case
- *   the longer side becomes `maxSize`; the other side is rounded to the nearest integer. Bilinear: enlarging
- *   (COCO at 800) equals torchvision's `interpolate(bilinear, align_corners=False)` up to uint8 rounding;
- *   shrinking uses libvips' linear kernel widened over the shrink factor (antialiased).
+ * - Resize rule (`resizedSize`): the shorter side becomes `minSize` unless the longer side would then exceed
+ *   `maxSize`, in which case the longer side becomes `maxSize`; the other side is rounded to the nearest integer.
+ *   The decoder computes the target size and hands it over with the stored pixels; `batchToTensor` resizes
+ *   bilinearly exactly as torchvision's `interpolate(bilinear, align_corners=False)`, enlarging and shrinking.
  * - Boxes are scaled per axis by (new size / original size), exactly as the image.
  */
 
@@ -39,25 +40,34 @@ export interface DecodeRequest {
   /** The size the annotation file states; a stored image of another size is an error. */
   expectedWidth: number;
   expectedHeight: number;
+  /** Resize rule for the target size (see `resizedSize`). */
   minSize: number;
   maxSize: number;
+  /** Passed through: the flip itself happens in `batchToTensor`. */
   flip: boolean;
 }
 
-/** A decoded, resized (and maybe flipped) RGB image. */
+/**
+ * A decoded RGB image at its stored size, with the size it is to be resized to and whether it is to be flipped:
+ * `batchToTensor` applies both on the tensor side.
+ */
 export interface DecodedImage {
-  /** [height * width * 3] RGB bytes, row-major. */
+  /** [decodedHeight * decodedWidth * 3] RGB bytes, row-major, as stored: not resized, not flipped. */
   pixels: Uint8Array;
+  decodedHeight: number;
+  decodedWidth: number;
+  /** Target size after the resize (what the network sees before padding). */
   height: number;
   width: number;
   originalHeight: number;
   originalWidth: number;
+  /** To be mirrored horizontally (the boxes are flipped in `transformBoxes`). */
   flipped: boolean;
 }
 
 /**
- * Reads, decodes, resizes and flips one image. Every failure that comes from the file (missing, unreadable,
- * corrupt, wrong size) is an `InputError` naming the file.
+ * Reads and decodes one image at its stored size and computes its target size. Every failure that comes from
+ * the file (missing, unreadable, corrupt, wrong size) is an `InputError` naming the file.
  */
 export async function decodeImage(req: DecodeRequest): Promise<DecodedImage> {
   let bytes: Buffer;
@@ -85,18 +95,18 @@ export async function decodeImage(req: DecodeRequest): Promise<DecodedImage> {
     );
   }
   const size = resizedSize(storedHeight, storedWidth, req.minSize, req.maxSize);
-  const enlarge = size.width >= storedWidth && size.height >= storedHeight && (size.width > storedWidth || size.height > storedHeight);
   let data: Buffer;
   try {
-    data = enlarge
-      ? await enlargeBilinear(image, storedWidth, storedHeight, size.width, size.height, req.flip)
-      : await shrinkOrCopy(image, storedWidth, storedHeight, size.width, size.height, req.flip);
+    // No shrink-on-load: libjpeg's DCT-domain shrink is not bilinear, so every image decodes at full size.
+    data = await rgb(image, storedWidth, storedHeight);
   } catch (err) {
     if (err instanceof InputError) throw new InputError(`${req.path}: ${err.message}`);
     throw new InputError(`${req.path}: cannot decode image (${oneLine(err)})`);
   }
   return {
     pixels: new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
+    decodedHeight: storedHeight,
+    decodedWidth: storedWidth,
     height: size.height,
     width: size.width,
     originalHeight: storedHeight,
@@ -112,51 +122,6 @@ async function rgb(pipeline: sharp.Sharp, width: number, height: number): Promis
     throw new InputError(`decoded to ${info.width}x${info.height}x${info.channels}, expected ${width}x${height}x3 bytes`);
   }
   return data;
-}
-
-/**
- * Shrinking (or keeping the size): libvips' resize with the linear kernel. Its sampling grid is pixel-centre
- * aligned and, when shrinking, the kernel is widened over the shrink factor (antialiased, like torchvision's
- * `interpolate(..., antialias=True)` and PIL).
- */
-async function shrinkOrCopy(image: sharp.Sharp, w: number, h: number, outW: number, outH: number, flip: boolean): Promise<Buffer> {
-  let p = image;
-  if (outW !== w || outH !== h) p = p.resize(outW, outH, { kernel: 'linear', fit: 'fill' });
-  if (flip) p = p.flop();
-  return rgb(p, outW, outH);
-}
-
-/**
- * Enlarging: bilinear interpolation on the pixel-centre grid, exactly torchvision's
- * `interpolate(mode='bilinear', align_corners=False)`: output pixel X samples input x = (X + 0.5) / s - 0.5,
- * clamped at the edges. (libvips' own resize enlarges on a grid shifted by half an output pixel, which would move
- * the content against the scaled boxes.) Two libvips passes: decode with a 1-pixel replicated border (the edge
- * clamp), then an affine map X = s * (x' - 1) + (s - 1) / 2 on the bordered image; the top-left outW x outH of its
- * output is the result.
- */
-async function enlargeBilinear(image: sharp.Sharp, w: number, h: number, outW: number, outH: number, flip: boolean): Promise<Buffer> {
-  const bordered = await rgb(image.extend({ top: 1, bottom: 1, left: 1, right: 1, extendWith: 'copy' }), w + 2, h + 2);
-  const sx = outW / w;
-  const sy = outH / h;
-  // A flip of the (symmetrically bordered) input commutes with the centre-aligned map: flop it first.
-  let p = sharp(bordered, { raw: { width: w + 2, height: h + 2, channels: 3 } }).affine([sx, 0, 0, sy], {
-    interpolator: sharp.interpolators.bilinear,
-    idx: -1,
-    idy: -1,
-    odx: (sx - 1) / 2,
-    ody: (sy - 1) / 2,
-  });
-  if (flip) p = p.flop();
-  const { data: full, info } = await p.raw().toBuffer({ resolveWithObject: true });
-  if (info.channels !== 3 || info.width < outW || info.height < outH) {
-    throw new InputError(`resized to ${info.width}x${info.height}x${info.channels}, expected at least ${outW}x${outH}x3`);
-  }
-  if (info.width === outW) return full.subarray(0, outW * outH * 3);
-  const out = Buffer.allocUnsafe(outW * outH * 3);
-  const rowIn = info.width * 3;
-  const rowOut = outW * 3;
-  for (let y = 0; y < outH; y++) full.copy(out, y * rowOut, y * rowIn, y * rowIn + rowOut);
-  return out;
 }
 
 /**

@@ -2,11 +2,19 @@
  * What the data pipeline hands to training and evaluation. Boxes are xyxy in the pixels of the resized image.
  */
 
-/** One image after decode, resize and flip: raw RGB bytes, normalised later on the tensor side. */
+/**
+ * One decoded image and its targets. The pixels are the stored RGB bytes; `batchToTensor` resizes them to
+ * `height x width`, flips them when `flipped`, normalises and pads them on the tensor side. The boxes are already
+ * in the resized (and flipped) image's coordinates.
+ */
 export interface Sample {
   imageId: number;
-  /** [height * width * 3] RGB, row-major, after resize and flip. */
+  /** [decodedHeight * decodedWidth * 3] RGB, row-major, as decoded: not resized, not flipped. */
   pixels: Uint8Array;
+  /** Size of `pixels` (the stored size: equal to originalHeight / originalWidth). */
+  decodedHeight: number;
+  decodedWidth: number;
+  /** Size after the resize: what the network sees before padding, and what the boxes refer to. */
   height: number;
   width: number;
   /** Size stated in the annotation file (and of the stored image). */
@@ -15,6 +23,7 @@ export interface Sample {
   /** Per-axis factors: resized size / original size. */
   scaleY: number;
   scaleX: number;
+  /** Mirrored horizontally (the boxes already are; the pixels are in `batchToTensor`). */
   flipped: boolean;
   /** [M * 4] xyxy ground-truth boxes (non-crowd, non-degenerate), resized coordinates. */
   boxes: Float32Array;

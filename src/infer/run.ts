@@ -23,8 +23,11 @@ export interface Detector {
 /** One image decoded and resized for the network. */
 export interface PreparedImage {
   input: ImageInput;
-  /** [height * width * 3] RGB bytes after resize. */
+  /** [decodedHeight * decodedWidth * 3] RGB bytes as stored (resized on the tensor side, in `imagesToTensor`). */
   pixels: Uint8Array;
+  decodedHeight: number;
+  decodedWidth: number;
+  /** Size after the resize. */
   height: number;
   width: number;
   originalHeight: number;
@@ -32,7 +35,7 @@ export interface PreparedImage {
 }
 
 /**
- * Decodes and resizes one image exactly as evaluation does (`decodeImage`: stored orientation, bilinear, shorter side
+ * Decodes one image and computes its size exactly as evaluation does (`decodeImage`: stored orientation, shorter side
  * `testMinSize`, longer at most `maxSize`, RGB). A file that cannot be read or decoded is an InputError naming it.
  */
 export async function prepareImage(input: ImageInput, cfg: Pick<InputConfig, 'testMinSize' | 'maxSize'>): Promise<PreparedImage> {
@@ -53,6 +56,8 @@ export async function prepareImage(input: ImageInput, cfg: Pick<InputConfig, 'te
   return {
     input,
     pixels: decoded.pixels,
+    decodedHeight: decoded.decodedHeight,
+    decodedWidth: decoded.decodedWidth,
     height: decoded.height,
     width: decoded.width,
     originalHeight: decoded.originalHeight,
@@ -61,7 +66,8 @@ export async function prepareImage(input: ImageInput, cfg: Pick<InputConfig, 'te
 }
 
 /**
- * [N, padH, padW, 3] network input, as evaluation builds it (`batchToTensor`): (pixel / 255 - mean) / std inside
+ * [N, padH, padW, 3] network input, as evaluation builds it (`batchToTensor`): bilinear resize (torchvision's),
+ * (pixel / 255 - mean) / std inside
  * each image, 0 in the padding (right and bottom), padded sizes rounded up to `sizeDivisor`.
  */
 export function imagesToTensor(
@@ -71,6 +77,8 @@ export function imagesToTensor(
   const samples: Sample[] = images.map((img) => ({
     imageId: img.input.imageId,
     pixels: img.pixels,
+    decodedHeight: img.decodedHeight,
+    decodedWidth: img.decodedWidth,
     height: img.height,
     width: img.width,
     originalHeight: img.originalHeight,

@@ -149,7 +149,9 @@ describe('DataLoader', async () => {
     expect(await take(threaded, 6)).toEqual(inline);
     const s = (await threaded.next()).samples[0]!;
     expect(s.pixels).toBeInstanceOf(Uint8Array);
-    expect(s.pixels.length).toBe(s.width * s.height * 3);
+    // stored-size pixels (resized on the tensor side): the stored size is the annotation's
+    expect([s.decodedWidth, s.decodedHeight]).toEqual([s.originalWidth, s.originalHeight]);
+    expect(s.pixels.length).toBe(s.decodedWidth * s.decodedHeight * 3);
   });
 
   it('decodes `prefetch` batches ahead while the caller works on the current one', async () => {
@@ -158,7 +160,7 @@ describe('DataLoader', async () => {
     const decoder = {
       decode: async (req: DecodeRequest): Promise<DecodedImage> => {
         asked.push(req.path);
-        return { pixels: new Uint8Array(3), height: 1, width: 1, originalHeight: 1, originalWidth: 1, flipped: req.flip };
+        return { pixels: new Uint8Array(3), decodedHeight: 1, decodedWidth: 1, height: 1, width: 1, originalHeight: 1, originalWidth: 1, flipped: req.flip };
       },
       close: async (): Promise<void> => undefined,
     };

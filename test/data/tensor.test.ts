@@ -1,24 +1,39 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
+import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { batchToTensor } from '../../src/data/tensor.js';
+import { decodeImage } from '../../src/data/transforms.js';
 import type { Batch, Sample } from '../../src/data/types.js';
+import { tempDir } from './fixtures.js';
 
 const MEAN: [number, number, number] = [0.485, 0.456, 0.406];
 const STD: [number, number, number] = [0.229, 0.224, 0.225];
 
-function sample(imageId: number, height: number, width: number, fill: (y: number, x: number, c: number) => number): Sample {
+/** A sample of stored size height x width, resized to `resized` (default: kept) and maybe flipped. */
+function sample(
+  imageId: number,
+  height: number,
+  width: number,
+  fill: (y: number, x: number, c: number) => number,
+  resized: { height: number; width: number } = { height, width },
+  flipped = false,
+): Sample {
   const pixels = new Uint8Array(height * width * 3);
   for (let y = 0; y < height; y++) for (let x = 0; x < width; x++) for (let c = 0; c < 3; c++) pixels[(y * width + x) * 3 + c] = fill(y, x, c);
   return {
     imageId,
     pixels,
-    height,
-    width,
+    decodedHeight: height,
+    decodedWidth: width,
+    height: resized.height,
+    width: resized.width,
     originalHeight: height,
     originalWidth: width,
-    scaleX: 1,
-    scaleY: 1,
-    flipped: false,
+    scaleX: resized.width / width,
+    scaleY: resized.height / height,
+    flipped,
     boxes: new Float32Array(0),
     labels: new Int32Array(0),
     crowdBoxes: new Float32Array(0),
@@ -73,11 +88,87 @@ describe('batchToTensor', () => {
     expect(() => batchToTensor({ samples: [], paddedHeight: 2, paddedWidth: 3 }, MEAN, STD)).toThrow(/empty batch/);
   });
 
-  it('leaks no tensors', () => {
-    const batch: Batch = { samples: [sample(1, 5, 7, () => 3), sample(2, 6, 2, () => 200)], paddedHeight: 32, paddedWidth: 32 };
+  it('flips by mirroring columns exactly (no resize), in the padded layout', async () => {
+    // 3 wide, 2 high: R = 10 x + 100 y; flipped, column x holds stored column 2 - x; mean 0, std 1/255: out = pixel
+    const a = sample(1, 2, 3, (y, x, c) => (c === 0 ? 10 * x + 100 * y : 7), undefined, true);
+    const t = batchToTensor({ samples: [a], paddedHeight: 2, paddedWidth: 4 }, [0, 0, 0], [1 / 255, 1 / 255, 1 / 255]);
+    const v = (await t.array()) as number[][][][];
+    expect(v[0]!.map((row) => row.map((px) => px[0]))).toEqual([
+      [20, 10, 0, 0],
+      [120, 110, 100, 0],
+    ]);
+    t.dispose();
+  });
+
+  it('resizes each sample to its own target size before padding (constant image stays constant)', async () => {
+    // a constant image resizes to the same constant at any size: 4x3 -> 9x7 and 5x6 -> 2x3, padded to 10x12
+    const a = sample(1, 3, 4, () => 51, { height: 7, width: 9 });
+    const b = sample(2, 6, 5, () => 255, { height: 3, width: 2 }, true);
+    const t = batchToTensor({ samples: [a, b], paddedHeight: 10, paddedWidth: 12 }, [0, 0, 0], [1, 1, 1]);
+    expect(t.shape).toEqual([2, 10, 12, 3]);
+    const v = (await t.array()) as number[][][][];
+    for (let n = 0; n < 2; n++) {
+      const s = [a, b][n]!;
+      const inside = n === 0 ? 51 / 255 : 1; // mean 0, std 1: pixel / 255
+      for (let y = 0; y < 10; y++) {
+        for (let x = 0; x < 12; x++) {
+          const want = y < s.height && x < s.width ? inside : 0;
+          for (const got of v[n]![y]![x]!) expect(got).toBeCloseTo(want, 6);
+        }
+      }
+    }
+    t.dispose();
+  });
+
+  it('leaks no tensors (resize, flip, padding)', () => {
+    const batch: Batch = {
+      samples: [sample(1, 5, 7, () => 3), sample(2, 6, 2, () => 200, { height: 12, width: 4 }, true), sample(3, 30, 20, () => 9, { height: 9, width: 6 })],
+      paddedHeight: 32,
+      paddedWidth: 32,
+    };
     batchToTensor(batch, MEAN, STD).dispose(); // warm-up (backend constants)
     const before = tf.memory().numTensors;
     for (let i = 0; i < 3; i++) batchToTensor(batch, MEAN, STD).dispose();
     expect(tf.memory().numTensors).toBe(before);
+  });
+});
+
+describe('batchToTensor resize matches torchvision', () => {
+  interface Fixture {
+    input: { width: number; height: number };
+    cases: { minSize: number; width: number; height: number; flip: boolean; pixels: number[] }[];
+  }
+  const fixture = JSON.parse(readFileSync(new URL('./fixtures/resize_torch.json', import.meta.url), 'utf8')) as Fixture;
+
+  it('equals F.interpolate(bilinear, align_corners=False) within 1e-4 after normalisation, enlarging and shrinking, flipped or not', async () => {
+    // tools/gen_resize_fixture.py: 12x9 image, pixel (x, y, c) = (37 x + 91 y + 53 c) % 256, written as a PNG and
+    // decoded as the loader does; torch resized the float image, then flipped: out = (torch / 255 - mean) / std
+    const { width: w, height: h } = fixture.input;
+    const px = Buffer.alloc(w * h * 3);
+    for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) for (let c = 0; c < 3; c++) px[(y * w + x) * 3 + c] = (37 * x + 91 * y + 53 * c) % 256;
+    const path = join(tempDir(), 'pattern.png');
+    await sharp(px, { raw: { width: w, height: h, channels: 3 } }).png().toFile(path);
+    // 15 and 22 enlarge (20x15, 29x22), 5 and 3 shrink (7x5, 4x3: factor 3, no antialias), each flipped and not
+    expect(fixture.cases.map((c) => c.minSize)).toEqual([15, 15, 22, 22, 5, 5, 3, 3]);
+    for (const c of fixture.cases) {
+      const d = await decodeImage({ path, expectedWidth: w, expectedHeight: h, minSize: c.minSize, maxSize: 1000, flip: c.flip });
+      expect([d.width, d.height, d.decodedWidth, d.decodedHeight]).toEqual([c.width, c.height, w, h]);
+      const s: Sample = {
+        ...d,
+        imageId: 1,
+        scaleX: d.width / w,
+        scaleY: d.height / h,
+        boxes: new Float32Array(0),
+        labels: new Int32Array(0),
+        crowdBoxes: new Float32Array(0),
+      };
+      const t = batchToTensor({ samples: [s], paddedHeight: c.height, paddedWidth: c.width }, MEAN, STD);
+      const got = await t.data();
+      t.dispose();
+      expect(got).toHaveLength(c.pixels.length);
+      let maxDiff = 0;
+      c.pixels.forEach((v, i) => (maxDiff = Math.max(maxDiff, Math.abs(got[i]! - (v / 255 - MEAN[i % 3]!) / STD[i % 3]!))));
+      expect(maxDiff).toBeLessThan(1e-4);
+    }
   });
 });

@@ -4,10 +4,18 @@ import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { CocoDataset } from '../../src/data/coco.js';
 import { loadSample } from '../../src/data/loader.js';
-import { decodeImage, padTo, resizedSize, transformBoxes, type DecodeRequest } from '../../src/data/transforms.js';
+import { batchToTensor } from '../../src/data/tensor.js';
+import { decodeImage, padTo, resizedSize, transformBoxes, type DecodedImage, type DecodeRequest } from '../../src/data/transforms.js';
+import type { Sample } from '../../src/data/types.js';
 import { InputError } from '../../src/util/errors.js';
 import { COCO_MINI, COCO_MINI_SKIP } from '../helpers.js';
 import { gradientImage, solidImage, tempDir } from './fixtures.js';
+
+/** A decoded image as a Sample without targets. */
+function asSample(d: DecodedImage): Sample {
+  const none = { boxes: new Float32Array(0), labels: new Int32Array(0), crowdBoxes: new Float32Array(0) };
+  return { ...d, ...none, imageId: 1, scaleX: d.width / d.originalWidth, scaleY: d.height / d.originalHeight };
+}
 
 describe('resizedSize', () => {
   it('sets the shorter side to minSize unless the longer would pass maxSize', () => {
@@ -53,7 +61,7 @@ describe('decodeImage', () => {
     ...extra,
   });
 
-  it('keeps pixels in place at the same size, and a flip mirrors columns exactly', async () => {
+  it('keeps pixels in place at the stored size; a flip is passed on, and batchToTensor mirrors columns exactly', async () => {
     const path = join(dir, 'grad.png');
     await gradientImage(path, 40, 30);
     const plain = await decodeImage(req(path, 40, 30));
@@ -63,17 +71,23 @@ describe('decodeImage', () => {
     expect(Array.from(plain.pixels.subarray(o, o + 3))).toEqual([7, 5, 12]);
     const flipped = await decodeImage(req(path, 40, 30, { flip: true }));
     expect(flipped.flipped).toBe(true);
-    // flipped (x=7) holds original x = 40 - 1 - 7 = 32: (32, 5, 37)
-    expect(Array.from(flipped.pixels.subarray(o, o + 3))).toEqual([32, 5, 37]);
+    expect(Buffer.from(flipped.pixels).equals(Buffer.from(plain.pixels))).toBe(true); // decoded as stored
+    // on the tensor side (mean 0, std 1/255: values = bytes), flipped (x=7) holds original x = 40 - 1 - 7 = 32:
+    // (32, 5, 37)
+    const t = batchToTensor({ samples: [asSample(flipped)], paddedHeight: 30, paddedWidth: 40 }, [0, 0, 0], [1 / 255, 1 / 255, 1 / 255]);
+    const v = t.dataSync();
+    t.dispose();
+    Array.from(v.subarray(o, o + 3)).forEach((got, c) => expect(got).toBeCloseTo([32, 5, 37][c]!, 4));
   });
 
-  it('resizes to the computed size', async () => {
+  it('computes the target size and decodes at the stored size', async () => {
     const path = join(dir, 'grad2.png');
     await gradientImage(path, 40, 30);
     const out = await decodeImage(req(path, 40, 30, { minSize: 60, maxSize: 1000 }));
     // 30 -> 60 (x2), 40 -> 80
     expect([out.width, out.height, out.originalWidth, out.originalHeight]).toEqual([80, 60, 40, 30]);
-    expect(out.pixels).toHaveLength(80 * 60 * 3);
+    expect([out.decodedWidth, out.decodedHeight]).toEqual([40, 30]);
+    expect(out.pixels).toHaveLength(40 * 30 * 3);
   });
 
   it('turns grayscale JPEG and PNG, CMYK JPEG and RGBA PNG into 3-channel RGB', async () => {
@@ -155,32 +169,6 @@ describe('decodeImage', () => {
   });
 });
 
-describe('bilinear enlargement matches torchvision', () => {
-  interface Fixture {
-    input: { width: number; height: number };
-    cases: { minSize: number; width: number; height: number; flip: boolean; pixels: number[] }[];
-  }
-  const fixture = JSON.parse(readFileSync(new URL('./fixtures/resize_torch.json', import.meta.url), 'utf8')) as Fixture;
-
-  it('equals F.interpolate(bilinear, align_corners=False) up to uint8 rounding, flipped or not, edges included', async () => {
-    // tools/gen_resize_fixture.py: 12x9 image, pixel (x, y, c) = (37 x + 91 y + 53 c) % 256
-    const { width: w, height: h } = fixture.input;
-    const px = Buffer.alloc(w * h * 3);
-    for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) for (let c = 0; c < 3; c++) px[(y * w + x) * 3 + c] = (37 * x + 91 * y + 53 * c) % 256;
-    const path = join(tempDir(), 'pattern.png');
-    await sharp(px, { raw: { width: w, height: h, channels: 3 } }).png().toFile(path);
-    expect(fixture.cases).toHaveLength(4);
-    for (const c of fixture.cases) {
-      const out = await decodeImage({ path, expectedWidth: w, expectedHeight: h, minSize: c.minSize, maxSize: 1000, flip: c.flip });
-      expect([out.width, out.height]).toEqual([c.width, c.height]);
-      let maxDiff = 0;
-      c.pixels.forEach((v, i) => (maxDiff = Math.max(maxDiff, Math.abs(out.pixels[i]! - v))));
-      // rounding to uint8 costs up to 0.5; libvips' fixed-point bilinear adds a little
-      expect(maxDiff).toBeLessThan(1);
-    }
-  });
-});
-
 describe.skipIf(COCO_MINI === null)('transforms on coco-mini', () => {
   if (COCO_MINI === null) {
     it.skip(COCO_MINI_SKIP, () => undefined);
@@ -203,9 +191,16 @@ describe.skipIf(COCO_MINI === null)('transforms on coco-mini', () => {
     const unflipped = await loadSample(train, 216794, { minSize: 600, maxSize: 1000, flip: false });
     const expectedPlain = [625.3, 314.1375, 799.925, 426.675];
     Array.from(unflipped.boxes).forEach((v, i) => expect(v).toBeCloseTo(expectedPlain[i]!, 3));
-    // the flipped pixels are the unflipped ones mirrored: row 300, columns 100 and 800 - 1 - 100 = 699
-    const px = (p: Uint8Array, x: number, y: number): number[] => Array.from(p.subarray((y * 800 + x) * 3, (y * 800 + x) * 3 + 3));
-    expect(px(s.pixels, 100, 300)).toEqual(px(unflipped.pixels, 699, 300));
+    // the flipped network input is the unflipped one mirrored: row 300, columns 100 and 800 - 1 - 100 = 699
+    const input = (sample: typeof s): Float32Array => {
+      const t = batchToTensor({ samples: [sample], paddedHeight: 600, paddedWidth: 800 }, [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]);
+      const d = t.dataSync() as Float32Array;
+      t.dispose();
+      return d;
+    };
+    const [a, b] = [input(s), input(unflipped)];
+    const px = (d: Float32Array, x: number, y: number): number[] => Array.from(d.subarray((y * 800 + x) * 3, (y * 800 + x) * 3 + 3));
+    px(a, 100, 300).forEach((v, c) => expect(v).toBeCloseTo(px(b, 699, 300)[c]!, 4));
   });
 
   it('scales per axis when rounding makes the factors differ (image 535506, portrait, with a crowd box)', async () => {
