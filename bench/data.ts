@@ -5,7 +5,9 @@
  *
  * The peer is a plain sharp pipeline measured in the same run: for each image, metadata, resize, flip, raw RGB,
  * then a JS loop normalising into a Float32Array (one image at a time, and four in flight). Ours is the DataLoader
- * (worker threads, prefetch) followed by batchToTensor (normalise and pad on the tensor side) for every batch.
+ * (worker threads decode at the stored size, prefetch) followed by batchToTensor for every batch: normalise and
+ * flip (at the stored size), bilinear resize (torchvision-exact), zero padding, on the tfjs backend. The
+ * decode-only row is what the loader alone costs: what a GPU backend's CPU pays, the rest running on the GPU.
  * Each variant runs in its own child process so that its peak memory (max RSS) is its own.
  */
 import { spawnSync } from 'node:child_process';
@@ -117,7 +119,7 @@ async function runOurs(ds: CocoDataset, total: number, workers: number, backend:
   });
   const step = async (): Promise<number> => {
     const batch = await loader.next();
-    // cpu and wasm run the kernel synchronously: when batchToTensor returns, the input is ready for the model.
+    // cpu and wasm run the kernels synchronously: when batchToTensor returns, the input is ready for the model.
     if (backend !== 'none') batchToTensor(batch, MEAN, STD).dispose();
     return batch.samples.length;
   };
@@ -145,7 +147,10 @@ async function child(variant: string): Promise<void> {
     const [, w, backend] = variant.split(':') as [string, string, string];
     timing = await runOurs(ds, total, Number(w), backend);
     const loader = `psdet: DataLoader ${w === '0' ? 'main thread' : `${w} workers`}`;
-    name = backend === 'none' ? `${loader}, no normalise (decode + resize + flip + batch only)` : `${loader} + batchToTensor (${backend})`;
+    name =
+      backend === 'none'
+        ? `${loader}, decode only (what a GPU backend's CPU pays)`
+        : `${loader} + batchToTensor on ${backend} (normalise, flip, resize, pad)`;
   }
   const result: Result = {
     name,
