@@ -38,6 +38,9 @@ const INSTALL_HINT: Record<Exclude<BackendChoice, 'auto'>, string> = {
  * A backend asked for by name that cannot start is an error saying how to install it.
  */
 export async function selectBackend(choice: BackendChoice): Promise<BackendInfo> {
+  // Production mode: tfjs's own console advice ("install the node backend ...") stays out of the output; the
+  // line describeBackend() prints says what the run got.
+  tf.enableProdMode();
   await registerGradients();
   const order = choice === 'auto' ? AUTO_ORDER : [choice];
   const skipped: string[] = [];

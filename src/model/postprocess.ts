@@ -249,12 +249,3 @@ export function unscaleBoxes(boxes: Float32Array, scaleX: number, scaleY: number
   }
   return out;
 }
-
-/** `[D*4]` xyxy -> COCO `[x, y, width, height]` per box. */
-export function xyxyToXywh(boxes: Float32Array): [number, number, number, number][] {
-  const out: [number, number, number, number][] = [];
-  for (let i = 0; i < boxes.length; i += 4) {
-    out.push([boxes[i]!, boxes[i + 1]!, f(boxes[i + 2]! - boxes[i]!), f(boxes[i + 3]! - boxes[i + 1]!)]);
-  }
-  return out;
-}

@@ -126,24 +126,24 @@ export interface ResidualBlock extends Module {
   norms(): NormLayer[];
 }
 
-/** ResNet-18/34 block: 3x3 (stride) + norm + ReLU, 3x3 + norm, + shortcut, ReLU. Expansion 1. */
-export class BasicBlock implements ResidualBlock {
-  static readonly expansion = 1;
-  readonly outChannels: number;
-  private readonly units: ConvNorm[];
-  private readonly downsample: ConvNorm | null;
-
-  constructor(inC: number, planes: number, stride: number, norm: NormSpec, rng: Rng) {
-    this.outChannels = planes;
-    this.units = [convNorm(inC, planes, 3, stride, norm, rng), convNorm(planes, planes, 3, 1, norm, rng)];
-    this.downsample = stride !== 1 || inC !== planes ? convNorm(inC, planes, 1, stride, norm, rng) : null;
-  }
+/**
+ * relu(body(x) + shortcut(x)), the body a chain of conv + norm units with a ReLU site after every unit but the last
+ * (`relu1`, `relu2`, ...; each carries its norm's view), the shortcut a 1x1 conv + norm when the shape changes.
+ */
+class ResidualUnits implements ResidualBlock {
+  constructor(
+    readonly outChannels: number,
+    private readonly units: ConvNorm[],
+    private readonly downsample: ConvNorm | null,
+  ) {}
 
   forward(x: tf.Tensor4D, ctx: ForwardContext, stage: Stage, prefix: string): tf.Tensor4D {
     return tf.tidy(() => {
-      const [u1, u2] = this.units as [ConvNorm, ConvNorm];
-      let y = reluSite(u1.apply(x, ctx.training), ctx, stage, `${prefix}.relu1`, u1.norm);
-      y = u2.apply(y, ctx.training);
+      let y = x;
+      this.units.forEach((u, i) => {
+        y = u.apply(y, ctx.training);
+        if (i < this.units.length - 1) y = reluSite(y, ctx, stage, `${prefix}.relu${i + 1}`, u.norm);
+      });
       const identity = this.downsample === null ? x : this.downsample.apply(x, ctx.training);
       return reluSite(tf.add(y, identity), ctx, stage, `${prefix}.relu_out`);
     });
@@ -176,62 +176,33 @@ export class BasicBlock implements ResidualBlock {
   }
 }
 
+/** ResNet-18/34 block: 3x3 (stride) + norm + ReLU, 3x3 + norm, + shortcut, ReLU. Expansion 1. */
+export class BasicBlock extends ResidualUnits {
+  static readonly expansion = 1;
+
+  constructor(inC: number, planes: number, stride: number, norm: NormSpec, rng: Rng) {
+    super(
+      planes,
+      [convNorm(inC, planes, 3, stride, norm, rng), convNorm(planes, planes, 3, 1, norm, rng)],
+      stride !== 1 || inC !== planes ? convNorm(inC, planes, 1, stride, norm, rng) : null,
+    );
+  }
+}
+
 /**
  * ResNet-50/101 block, torchvision V1.5 (stride on the 3x3): 1x1 + norm + ReLU, 3x3 (stride) + norm + ReLU,
  * 1x1 (x4) + norm, + shortcut, ReLU.
  */
-export class Bottleneck implements ResidualBlock {
+export class Bottleneck extends ResidualUnits {
   static readonly expansion = 4;
-  readonly outChannels: number;
-  private readonly units: ConvNorm[];
-  private readonly downsample: ConvNorm | null;
 
   constructor(inC: number, planes: number, stride: number, norm: NormSpec, rng: Rng) {
     const outC = planes * Bottleneck.expansion;
-    this.outChannels = outC;
-    this.units = [
-      convNorm(inC, planes, 1, 1, norm, rng),
-      convNorm(planes, planes, 3, stride, norm, rng),
-      convNorm(planes, outC, 1, 1, norm, rng),
-    ];
-    this.downsample = stride !== 1 || inC !== outC ? convNorm(inC, outC, 1, stride, norm, rng) : null;
-  }
-
-  forward(x: tf.Tensor4D, ctx: ForwardContext, stage: Stage, prefix: string): tf.Tensor4D {
-    return tf.tidy(() => {
-      const [u1, u2, u3] = this.units as [ConvNorm, ConvNorm, ConvNorm];
-      let y = reluSite(u1.apply(x, ctx.training), ctx, stage, `${prefix}.relu1`, u1.norm);
-      y = reluSite(u2.apply(y, ctx.training), ctx, stage, `${prefix}.relu2`, u2.norm);
-      y = u3.apply(y, ctx.training);
-      const identity = this.downsample === null ? x : this.downsample.apply(x, ctx.training);
-      return reluSite(tf.add(y, identity), ctx, stage, `${prefix}.relu_out`);
-    });
-  }
-
-  freeze(): void {
-    for (const u of this.units) freezeConvNorm(u);
-    if (this.downsample !== null) freezeConvNorm(this.downsample);
-  }
-
-  norms(): NormLayer[] {
-    return [...this.units.map((u) => u.norm), ...(this.downsample === null ? [] : [this.downsample.norm])];
-  }
-
-  params(): NamedParam[] {
-    const out = this.units.flatMap((u, i) => convNormParams('', u, `conv${i + 1}`, `bn${i + 1}`));
-    if (this.downsample !== null) out.push(...convNormParams('downsample.', this.downsample, 'conv', 'bn'));
-    return out;
-  }
-
-  buffers(): NamedBuffer[] {
-    const out = this.units.flatMap((u, i) => convNormBuffers('', u, `bn${i + 1}`));
-    if (this.downsample !== null) out.push(...convNormBuffers('downsample.', this.downsample, 'bn'));
-    return out;
-  }
-
-  dispose(): void {
-    for (const u of this.units) disposeConvNorm(u);
-    if (this.downsample !== null) disposeConvNorm(this.downsample);
+    super(
+      outC,
+      [convNorm(inC, planes, 1, 1, norm, rng), convNorm(planes, planes, 3, stride, norm, rng), convNorm(planes, outC, 1, 1, norm, rng)],
+      stride !== 1 || inC !== outC ? convNorm(inC, outC, 1, stride, norm, rng) : null,
+    );
   }
 }
 
