@@ -149,7 +149,7 @@ async function child(variant: string): Promise<void> {
     const loader = `psdet: DataLoader ${w === '0' ? 'main thread' : `${w} workers`}`;
     name =
       backend === 'none'
-        ? `${loader}, decode only (what a GPU backend's CPU pays)`
+        ? `${loader}, decode only (what the loader delivers to a GPU backend)`
         : `${loader} + batchToTensor on ${backend} (normalise, flip, resize, pad)`;
   }
   const result: Result = {
