@@ -5,9 +5,9 @@
  *
  * The peer is a plain sharp pipeline measured in the same run: for each image, metadata, resize, flip, raw RGB,
  * then a JS loop normalising into a Float32Array (one image at a time, and four in flight). Ours is the DataLoader
- * (worker threads decode at the stored size, prefetch) followed by batchToTensor for every batch: normalise and
- * flip (at the stored size), bilinear resize (torchvision-exact), zero padding, on the tfjs backend. The
- * decode-only row is what the loader alone costs: what a GPU backend's CPU pays, the rest running on the GPU.
+ * (worker threads decode at the stored size and, given the normalisation, make the normalised and flipped floats;
+ * prefetch) followed by batchToTensor for every batch: bilinear resize (torchvision-exact) and zero padding on the
+ * tfjs backend. The loader-only row is what a GPU backend's CPU pays, the resize and padding running on the GPU.
  * Each variant runs in its own child process so that its peak memory (max RSS) is its own.
  */
 import { spawnSync } from 'node:child_process';
@@ -116,6 +116,7 @@ async function runOurs(ds: CocoDataset, total: number, workers: number, backend:
     prefetch: 4,
     workers,
     skipBadImages: false,
+    normalise: { mean: MEAN, std: STD }, // the decoder threads make the normalised floats
   });
   const step = async (): Promise<number> => {
     const batch = await loader.next();
@@ -149,7 +150,7 @@ async function child(variant: string): Promise<void> {
     const loader = `psdet: DataLoader ${w === '0' ? 'main thread' : `${w} workers`}`;
     name =
       backend === 'none'
-        ? `${loader}, decode only (what the loader delivers to a GPU backend)`
+        ? `${loader}, decode + normalise only (the loader: what a GPU backend's CPU pays)`
         : `${loader} + batchToTensor on ${backend} (normalise, flip, resize, pad)`;
   }
   const result: Result = {

@@ -3,6 +3,7 @@ import { InputError } from '../util/errors.js';
 import { Rng, type RngState } from '../util/rng.js';
 import type { CocoDataset, ImageAnnotations, ImageRecord } from './coco.js';
 import { InlineDecoder, makeDecoder, type Decoder } from './decoder.js';
+import type { Normalisation } from './normalise.js';
 import { padTo, transformBoxes, type DecodedImage } from './transforms.js';
 import type { Batch, Sample } from './types.js';
 
@@ -43,6 +44,11 @@ export interface LoaderOptions {
   onWarning?: (warning: BadImageWarning) => void;
   /** A decoder to use instead of making one from `workers` (the loader then does not close it). */
   decoder?: Decoder;
+  /**
+   * The normalisation `batchToTensor` will be called with: the decoder then also makes the normalised floats
+   * (`Sample.input`), on its worker threads, which takes that work off the thread that runs the model.
+   */
+  normalise?: Normalisation;
 }
 
 /** Where the training stream stands; JSON-serialisable. */
@@ -88,6 +94,7 @@ export function assembleSample(record: ImageRecord, targets: ImageAnnotations, i
     scaleX,
     scaleY,
     flipped: image.flipped,
+    ...(image.input !== undefined ? { input: image.input } : {}),
     boxes: transformBoxes(targets.boxes, scaleX, scaleY, image.flipped, image.width),
     labels: targets.labels.slice(),
     crowdBoxes: transformBoxes(targets.crowdBoxes, scaleX, scaleY, image.flipped, image.width),
@@ -331,6 +338,7 @@ export class DataLoader {
             minSize,
             maxSize: this.opts.maxSize,
             flip: flips[k]!,
+            ...(this.opts.normalise !== undefined ? { normalise: this.opts.normalise } : {}),
           })
           .then((image) => assembleSample(record, this.dataset.annotationsFor(record.id), image));
       }),
@@ -374,5 +382,6 @@ export function loaderOptionsFromConfig(config: Config, forTraining: boolean): L
     workers: config.data.workers,
     skipBadImages: config.data.skipBadImages,
     testMinSize: config.input.testMinSize,
+    normalise: { mean: config.input.pixelMean.slice(), std: config.input.pixelStd.slice() },
   };
 }

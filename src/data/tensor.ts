@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { normalisationTable, normalisedFloats, sameNormalisation, type Normalisation } from './normalise.js';
 import type { Batch, Sample } from './types.js';
 
 /**
@@ -10,7 +11,7 @@ import type { Batch, Sample } from './types.js';
  * samples input x = (X + 0.5) * in / out - 0.5, clamped at the edges, no antialias, the same for enlarging and
  * shrinking: exactly torchvision's `interpolate(mode='bilinear', align_corners=False)` (tested against a PyTorch
  * fixture). The normalisation and the flip are applied before the resize, at the stored size, where they cost
- * least: bilinear weights sum to 1, so a per-channel affine map commutes with the resize, and on the centre-aligned
+ * least (or the decoder already did it, on its worker thread: `Sample.input`): bilinear weights sum to 1, so a per-channel affine map commutes with the resize, and on the centre-aligned
  * grid a horizontal flip does too (the mirrored output column samples the mirrored input position). Both are one
  * table lookup per byte in the copy that turns the bytes into floats anyway; the resize and the padding are tensor
  * ops on the active backend (on a GPU backend they leave the CPU).
@@ -37,44 +38,22 @@ export function batchToTensor(
       throw new RangeError(`batchToTensor: sample ${s.imageId} has ${s.pixels.length} bytes, expected ${s.decodedHeight * s.decodedWidth * 3}`);
     }
   }
-  const table = normalisationTable(mean, std);
+  const norm: Normalisation = { mean, std };
+  let table: Float32Array | null = null;
+  /** The sample's normalised (and flipped) floats: made by the decoder when it was asked to, else here. */
+  const floats = (s: Sample): Float32Array => {
+    if (s.input !== undefined && sameNormalisation(s.input.normalisation, norm)) return s.input.floats;
+    table ??= normalisationTable(norm);
+    return normalisedFloats(s.pixels, s.decodedHeight, s.decodedWidth, s.flipped, table);
+  };
   return tf.tidy(() => {
     const images = batch.samples.map((s) => {
-      const input = tf.tensor4d(normalisedFloats(s, table), [1, s.decodedHeight, s.decodedWidth, 3], 'float32');
+      const input = tf.tensor4d(floats(s), [1, s.decodedHeight, s.decodedWidth, 3], 'float32');
       const resized = s.height === s.decodedHeight && s.width === s.decodedWidth ? input : tf.image.resizeBilinear(input, [s.height, s.width], false, true);
       return padBottomRight(resized, ph, pw);
     });
     return images.length === 1 ? images[0]! : tf.concat4d(images, 0);
   });
-}
-
-/** Byte v of channel c -> (v / 255 - mean[c]) / std[c] as float32, at index 256 c + v: [768]. */
-function normalisationTable(mean: readonly number[], std: readonly number[]): Float32Array {
-  const t = new Float32Array(768);
-  for (let c = 0; c < 3; c++) for (let v = 0; v < 256; v++) t[256 * c + v] = (v / 255 - mean[c]!) / std[c]!;
-  return t;
-}
-
-/**
- * The sample's bytes as normalised floats, mirrored horizontally when the sample is flipped: [dh * dw * 3].
- * One flat table (not three) keeps the loop as fast as a plain uint8 -> float32 copy.
- */
-function normalisedFloats(s: Sample, t: Float32Array): Float32Array {
-  const p = s.pixels;
-  const w = s.decodedWidth;
-  const out = new Float32Array(p.length);
-  const step = s.flipped ? -3 : 3;
-  for (let y = 0; y < s.decodedHeight; y++) {
-    let i = y * w * 3;
-    const end = i + w * 3;
-    let o = s.flipped ? end - 3 : i;
-    for (; i < end; i += 3, o += step) {
-      out[o] = t[p[i]!]!;
-      out[o + 1] = t[256 + p[i + 1]!]!;
-      out[o + 2] = t[512 + p[i + 2]!]!;
-    }
-  }
-  return out;
 }
 
 /** Zero padding on the right and at the bottom: [1, h, w, 3] -> [1, ph, pw, 3] (concat: cheaper than pad on wasm). */

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import sharp from 'sharp';
 import { InputError } from '../util/errors.js';
+import { normalisationTable, normalisedFloats, type Normalisation } from './normalise.js';
 
 /**
  * Image transforms: decode with sharp (libvips), sizes, boxes. Pure functions of their inputs; no dataset, no
@@ -43,8 +44,13 @@ export interface DecodeRequest {
   /** Resize rule for the target size (see `resizedSize`). */
   minSize: number;
   maxSize: number;
-  /** Passed through: the flip itself happens in `batchToTensor`. */
+  /** Passed through: the flip itself happens in `batchToTensor` (or with `normalise`). */
   flip: boolean;
+  /**
+   * Also make the network input floats (normalised, flipped, stored size; `DecodedImage.input`), so that this
+   * work happens on the decoder's thread rather than in `batchToTensor`.
+   */
+  normalise?: Normalisation;
 }
 
 /**
@@ -63,6 +69,8 @@ export interface DecodedImage {
   originalWidth: number;
   /** To be mirrored horizontally (the boxes are flipped in `transformBoxes`). */
   flipped: boolean;
+  /** With `DecodeRequest.normalise`: the pixels normalised and (when flipped) mirrored, [decodedHeight * decodedWidth * 3]. */
+  input?: { floats: Float32Array; normalisation: Normalisation };
 }
 
 /**
@@ -103,8 +111,9 @@ export async function decodeImage(req: DecodeRequest): Promise<DecodedImage> {
     if (err instanceof InputError) throw new InputError(`${req.path}: ${err.message}`);
     throw new InputError(`${req.path}: cannot decode image (${oneLine(err)})`);
   }
-  return {
-    pixels: new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
+  const pixels = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  const decoded: DecodedImage = {
+    pixels,
     decodedHeight: storedHeight,
     decodedWidth: storedWidth,
     height: size.height,
@@ -113,6 +122,11 @@ export async function decodeImage(req: DecodeRequest): Promise<DecodedImage> {
     originalWidth: storedWidth,
     flipped: req.flip,
   };
+  if (req.normalise !== undefined) {
+    const normalisation = { mean: req.normalise.mean.slice(), std: req.normalise.std.slice() };
+    decoded.input = { floats: normalisedFloats(pixels, storedHeight, storedWidth, req.flip, normalisationTable(normalisation)), normalisation };
+  }
+  return decoded;
 }
 
 /** Decoded RGB bytes of `pipeline`, checked to have 3 channels and the given size. */

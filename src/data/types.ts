@@ -2,6 +2,8 @@
  * What the data pipeline hands to training and evaluation. Boxes are xyxy in the pixels of the resized image.
  */
 
+import type { Normalisation } from './normalise.js';
+
 /**
  * One decoded image and its targets. The pixels are the stored RGB bytes; `batchToTensor` resizes them to
  * `height x width`, flips them when `flipped`, normalises and pads them on the tensor side. The boxes are already
@@ -11,6 +13,12 @@ export interface Sample {
   imageId: number;
   /** [decodedHeight * decodedWidth * 3] RGB, row-major, as decoded: not resized, not flipped. */
   pixels: Uint8Array;
+  /**
+   * `pixels` already normalised with `normalisation` (and mirrored when flipped), [decodedHeight * decodedWidth * 3]:
+   * made by a decoder worker when the loader was given the normalisation, so that `batchToTensor` (used with the
+   * same mean and std) only resizes and pads.
+   */
+  input?: { floats: Float32Array; normalisation: Normalisation };
   /** Size of `pixels` (the stored size: equal to originalHeight / originalWidth). */
   decodedHeight: number;
   decodedWidth: number;

@@ -1,7 +1,9 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import * as tf from '@tensorflow/tfjs-core';
 import { CocoDataset } from '../../src/data/coco.js';
+import { batchToTensor } from '../../src/data/tensor.js';
 import { BatchPlanner, DataLoader, type BadImageWarning, type LoaderOptions, type LoaderState } from '../../src/data/loader.js';
 import type { DecodedImage, DecodeRequest } from '../../src/data/transforms.js';
 import type { Batch } from '../../src/data/types.js';
@@ -154,6 +156,20 @@ describe('DataLoader', async () => {
     expect(s.pixels.length).toBe(s.decodedWidth * s.decodedHeight * 3);
   });
 
+  it('with a normalisation, worker threads make the normalised floats and batchToTensor gives the same input', async () => {
+    const norm = { mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] };
+    const [plain] = await Promise.all([open({ workers: 0 }).next()]);
+    const prepared = await open({ workers: 2, normalise: norm }).next();
+    expect(describeBatch(prepared)).toBe(describeBatch(plain));
+    expect(plain.samples[0]!.input).toBeUndefined();
+    const s = prepared.samples[0]!;
+    expect(s.input!.floats).toHaveLength(s.decodedWidth * s.decodedHeight * 3);
+    const a = batchToTensor(plain, norm.mean, norm.std);
+    const b = batchToTensor(prepared, norm.mean, norm.std);
+    expect(Array.from(await b.data())).toEqual(Array.from(await a.data()));
+    tf.dispose([a, b]);
+  });
+
   it('decodes `prefetch` batches ahead while the caller works on the current one', async () => {
     // A decoder that only records what was asked of it and answers with a 1x1 image.
     const asked: string[] = [];
@@ -268,6 +284,8 @@ describe('loaderOptionsFromConfig', () => {
     expect(train).toMatchObject({ batchSize: 4, minSizes: [640, 800], maxSize: 1333, sizeDivisor: 32, flipProbability: 0.5, shuffle: true, aspectGrouping: true, prefetch: 2, workers: 3, skipBadImages: true, testMinSize: 720 });
     const val = loaderOptionsFromConfig(config, false);
     expect(val).toMatchObject({ minSizes: [720], flipProbability: 0, shuffle: false, aspectGrouping: false, testMinSize: 720 });
+    // the decoder threads normalise with the config's mean and std (what batchToTensor is called with)
+    expect(train.normalise).toEqual({ mean: config.input.pixelMean, std: config.input.pixelStd });
     // a copy, not the config's own array
     train.minSizes.push(1);
     expect(config.input.trainMinSizes).toEqual([640, 800]);

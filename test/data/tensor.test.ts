@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
+import { normalisationTable, normalisedFloats } from '../../src/data/normalise.js';
 import { batchToTensor } from '../../src/data/tensor.js';
 import { decodeImage } from '../../src/data/transforms.js';
 import type { Batch, Sample } from '../../src/data/types.js';
@@ -118,6 +119,29 @@ describe('batchToTensor', () => {
       }
     }
     t.dispose();
+  });
+
+  it('uses the decoder-made normalised floats when their mean and std match, and recomputes otherwise', async () => {
+    const a = sample(1, 2, 3, (y, x, c) => 20 * x + 5 * y + c, { height: 4, width: 5 }, true);
+    const plain = batchToTensor({ samples: [a], paddedHeight: 4, paddedWidth: 8 }, MEAN, STD);
+    const expected = Array.from(await plain.data());
+    plain.dispose();
+    // floats as a decoder thread makes them: the same values through batchToTensor
+    const floats = normalisedFloats(a.pixels, 2, 3, true, normalisationTable({ mean: MEAN, std: STD }));
+    const withInput = { ...a, input: { floats, normalisation: { mean: MEAN.slice(), std: STD.slice() } } };
+    const t = batchToTensor({ samples: [withInput], paddedHeight: 4, paddedWidth: 8 }, MEAN, STD);
+    expect(Array.from(await t.data())).toEqual(expected);
+    t.dispose();
+    // floats made with another normalisation are not used: zeros in them would show otherwise
+    const stale = { ...a, input: { floats: new Float32Array(floats.length), normalisation: { mean: [0, 0, 0], std: [1, 1, 1] } } };
+    const u = batchToTensor({ samples: [stale], paddedHeight: 4, paddedWidth: 8 }, MEAN, STD);
+    expect(Array.from(await u.data())).toEqual(expected);
+    u.dispose();
+    // and the floats really are used when they match: all-zero floats give zeros
+    const zeros = { ...a, input: { floats: new Float32Array(floats.length), normalisation: { mean: MEAN.slice(), std: STD.slice() } } };
+    const z = batchToTensor({ samples: [zeros], paddedHeight: 4, paddedWidth: 8 }, MEAN, STD);
+    expect(Array.from(await z.data()).every((v) => v === 0)).toBe(true);
+    z.dispose();
   });
 
   it('leaks no tensors (resize, flip, padding)', () => {
