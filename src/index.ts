@@ -30,6 +30,7 @@ export { decodeImage, resizedSize, transformBoxes, padTo, type DecodeRequest, ty
 export { DataLoader, BatchPlanner, loadSample, assembleSample, loaderOptionsFromConfig, type LoaderOptions, type LoaderState, type BadImageWarning, type SampleOptions, type PlannedBatch } from './data/loader.js';
 export { InlineDecoder, WorkerDecoder, makeDecoder, type Decoder } from './data/decoder.js';
 export { batchToTensor } from './data/tensor.js';
+export { normalisationTable, normalisedFloats, type Normalisation } from './data/normalise.js';
 export { ensureShapesDataset, generateShapesSplit, SHAPE_CLASSES, DEFAULT_SHAPES_OPTIONS, type ShapesOptions, type ShapeClass } from './data/shapes.js';
 // Pure detection parts (boxes/) and the RetinaNet losses and post-processing.
 export { boxArea, pairwiseIou, pairwiseIoa } from './boxes/iou.js';
