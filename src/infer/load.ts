@@ -1,5 +1,5 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import type { Config, InputConfig } from '../config/types.js';
 import { defaultConfig } from '../config/defaults.js';
 import { resolveConfig } from '../config/resolve.js';
@@ -38,6 +38,11 @@ const CHECKPOINT_RE = /^model_\d{7,}$/;
  */
 export function resolveModelSource(path: string): ModelSource {
   if (!existsSync(path)) throw new InputError(`${path}: checkpoint not found`);
+  if (statSync(path).isFile() && basename(path) === 'last') {
+    // checkpoints/last: the pointer file naming the newest checkpoint beside it.
+    const latest = latestIn(dirname(path));
+    if (latest !== null) return { kind: 'checkpoint', dir: latest, weights: join(latest, 'model.safetensors') };
+  }
   if (!statSync(path).isDirectory()) {
     throw new InputError(`${path}: expected a checkpoint directory (model_NNNNNNN with model.safetensors) or a deploy model directory`);
   }

@@ -25,6 +25,7 @@ describe('resolveModelSource / checkpointConfig', () => {
     });
     expect(resolveModelSource(ckpts).dir).toBe(join(ckpts, 'model_0000020'));
     expect(resolveModelSource(work).dir).toBe(join(ckpts, 'model_0000020'));
+    expect(resolveModelSource(join(ckpts, 'last')).dir).toBe(join(ckpts, 'model_0000020')); // the pointer file itself
     expect(resolveModelSource(join(work, 'deploy')).kind).toBe('deploy');
   });
 
