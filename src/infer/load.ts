@@ -8,6 +8,7 @@ import { readTfjsDeployModel } from '../export/tfjs-format.js';
 import { buildRetinaNet } from '../model/build.js';
 import type { RetinaNet } from '../model/retinanet.js';
 import { loadModelWeights } from '../train/checkpoint.js';
+import { readCategoryList, type CategoryList } from '../data/categories.js';
 import { InputError } from '../util/errors.js';
 import { defaultCategories } from './coco-categories.js';
 import type { Detector } from './run.js';
@@ -85,8 +86,13 @@ export function checkpointConfig(checkpointDir: string, configPath: string | nul
   return { config: resolveConfig(path, overrides), source: path };
 }
 
-/** Category ids and names of a config's classes: COCO's 80 when it has 80, else numbered. */
-export function categoriesOf(config: Config): { ids: number[]; names: string[] } {
+/**
+ * Category ids and names of a run's classes: the categories.json its training wrote beside `configPath`, else
+ * COCO's 80 when the model has 80 classes, else numbered.
+ */
+export function categoriesOf(config: Config, configPath: string): CategoryList {
+  const written = readCategoryList(dirname(configPath));
+  if (written !== null && written.ids.length === config.model.numClasses) return written;
   return defaultCategories(config.model.numClasses);
 }
 
@@ -136,7 +142,7 @@ export async function loadDetector(path: string, opts: LoadDetectorOptions): Pro
     detector: model,
     description: `checkpoint ${source.dir} (ResNet-${config.model.depth} x${config.model.widthMultiplier}, ${config.model.norm}, ${config.model.numClasses} classes; config ${configSource})`,
     input: config.input,
-    categories: categoriesOf(config),
+    categories: categoriesOf(config, configSource),
     model,
     dispose: () => model.dispose(),
   };
