@@ -42,7 +42,7 @@ async function main(argv: string[]): Promise<void> {
       if (err instanceof InputError) throw new InputError(`${err.message} (config ${configSource} does not match these weights)`);
       throw err;
     }
-    const { files } = await exportDeployModel(moduleTensors(model), config, categoriesOf(config), flags.out);
+    const { files } = await exportDeployModel(moduleTensors(model), config, categoriesOf(config, configSource), flags.out);
     console.log(`exported ${source.dir} (${config.model.norm} folded) to:\n${files.map((f) => `  ${f}`).join('\n')}`);
   } finally {
     model.dispose();

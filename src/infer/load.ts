@@ -1,5 +1,5 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import type { Config, InputConfig } from '../config/types.js';
 import { defaultConfig } from '../config/defaults.js';
 import { resolveConfig } from '../config/resolve.js';
@@ -8,6 +8,7 @@ import { readTfjsDeployModel } from '../export/tfjs-format.js';
 import { buildRetinaNet } from '../model/build.js';
 import type { RetinaNet } from '../model/retinanet.js';
 import { loadModelWeights } from '../train/checkpoint.js';
+import { readCategoryList, type CategoryList } from '../data/categories.js';
 import { InputError } from '../util/errors.js';
 import { defaultCategories } from './coco-categories.js';
 import type { Detector } from './run.js';
@@ -38,6 +39,11 @@ const CHECKPOINT_RE = /^model_\d{7,}$/;
  */
 export function resolveModelSource(path: string): ModelSource {
   if (!existsSync(path)) throw new InputError(`${path}: checkpoint not found`);
+  if (statSync(path).isFile() && basename(path) === 'last') {
+    // checkpoints/last: the pointer file naming the newest checkpoint beside it.
+    const latest = latestIn(dirname(path));
+    if (latest !== null) return { kind: 'checkpoint', dir: latest, weights: join(latest, 'model.safetensors') };
+  }
   if (!statSync(path).isDirectory()) {
     throw new InputError(`${path}: expected a checkpoint directory (model_NNNNNNN with model.safetensors) or a deploy model directory`);
   }
@@ -80,8 +86,13 @@ export function checkpointConfig(checkpointDir: string, configPath: string | nul
   return { config: resolveConfig(path, overrides), source: path };
 }
 
-/** Category ids and names of a config's classes: COCO's 80 when it has 80, else numbered. */
-export function categoriesOf(config: Config): { ids: number[]; names: string[] } {
+/**
+ * Category ids and names of a run's classes: the categories.json its training wrote beside `configPath`, else
+ * COCO's 80 when the model has 80 classes, else numbered.
+ */
+export function categoriesOf(config: Config, configPath: string): CategoryList {
+  const written = readCategoryList(dirname(configPath));
+  if (written !== null && written.ids.length === config.model.numClasses) return written;
   return defaultCategories(config.model.numClasses);
 }
 
@@ -131,7 +142,7 @@ export async function loadDetector(path: string, opts: LoadDetectorOptions): Pro
     detector: model,
     description: `checkpoint ${source.dir} (ResNet-${config.model.depth} x${config.model.widthMultiplier}, ${config.model.norm}, ${config.model.numClasses} classes; config ${configSource})`,
     input: config.input,
-    categories: categoriesOf(config),
+    categories: categoriesOf(config, configSource),
     model,
     dispose: () => model.dispose(),
   };

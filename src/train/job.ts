@@ -8,6 +8,7 @@ import { probeBatches } from '../analysis/probe-set.js';
 import { formatCollapseTable } from '../analysis/table.js';
 import type { BackendInfo } from '../backend/index.js';
 import type { Config } from '../config/types.js';
+import { writeCategoryList } from '../data/categories.js';
 import { CocoDataset, cocoSplitPaths } from '../data/coco.js';
 import { DataLoader, loaderOptionsFromConfig } from '../data/loader.js';
 import { ensureShapesDataset } from '../data/shapes.js';
@@ -123,6 +124,8 @@ export async function runTraining(config: Config, options: Partial<JobOptions> =
   const trainLoader = new DataLoader(data.train, loaderOptionsFromConfig(config, true));
   const valLoader = new DataLoader(data.val, loaderOptionsFromConfig(config, false));
   const workDir = config.workDir;
+  // The class list beside config.json, so the run's checkpoints name their classes and COCO ids wherever they run.
+  writeCategoryList(workDir, data.val.categories);
   let lastCollapse: CollapseReport | null = null;
 
   const evaluate = async (iteration: number, tag = `iter${iteration}`): Promise<EvaluationResult> => {

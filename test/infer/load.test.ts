@@ -2,7 +2,8 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { checkpointConfig, resolveModelSource } from '../../src/infer/load.js';
+import { writeCategoryList } from '../../src/data/categories.js';
+import { categoriesOf, checkpointConfig, resolveModelSource } from '../../src/infer/load.js';
 
 describe('resolveModelSource / checkpointConfig', () => {
   const work = mkdtempSync(join(tmpdir(), 'psdet-load-'));
@@ -25,6 +26,7 @@ describe('resolveModelSource / checkpointConfig', () => {
     });
     expect(resolveModelSource(ckpts).dir).toBe(join(ckpts, 'model_0000020'));
     expect(resolveModelSource(work).dir).toBe(join(ckpts, 'model_0000020'));
+    expect(resolveModelSource(join(ckpts, 'last')).dir).toBe(join(ckpts, 'model_0000020')); // the pointer file itself
     expect(resolveModelSource(join(work, 'deploy')).kind).toBe('deploy');
   });
 
@@ -41,4 +43,16 @@ describe('resolveModelSource / checkpointConfig', () => {
     expect([config.name, config.model.depth, config.input.testMinSize, config.input.maxSize]).toEqual(['tiny', 18, 128, 200]);
     expect(() => checkpointConfig(join(tmpdir()), null)).toThrow(/no config.json in the checkpoint directory or the two above it; pass --config FILE/);
   });
+
+  it('names the classes from the run\'s categories.json, else COCO\'s 80 or numbered', () => {
+    const config = checkpointConfig(join(ckpts, 'model_0000010'), null).config; // numClasses 80
+    const configPath = join(work, 'config.json');
+    expect(categoriesOf(config, configPath).names[0]).toBe('person'); // no categories.json: COCO's 80
+    writeCategoryList(work, Array.from({ length: 80 }, (_, k) => ({ id: 100 + k, name: `thing${k}` })));
+    expect(categoriesOf(config, configPath)).toMatchObject({ ids: expect.arrayContaining([100, 179]) });
+    expect(categoriesOf(config, configPath).names[79]).toBe('thing79');
+    writeFileSync(join(work, 'categories.json'), '[{"id": "x", "name": "a"}]');
+    expect(() => categoriesOf(config, configPath)).toThrow(/categories.json: index 0: field "id" must be an integer/);
+  });
 });
+

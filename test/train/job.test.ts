@@ -5,6 +5,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { resolveConfig } from '../../src/config/resolve.js';
 import type { Config } from '../../src/config/types.js';
+import { readCategoryList } from '../../src/data/categories.js';
 import { runTraining } from '../../src/train/job.js';
 import { ROOT } from '../helpers.js';
 
@@ -30,6 +31,8 @@ describe('runTraining on the shapes set', () => {
     const straight = await runTraining(tinyConfig(straightDir, 5));
     expect(straight).toMatchObject({ iteration: 5, stopped: false });
     expect(straight.collapse?.stages.map((s) => s.stage)).toContain('res5');
+    // the class list beside the run, for infer-det / export-det
+    expect(readCategoryList(straightDir)).toEqual({ ids: [1, 2, 3], names: ['circle', 'square', 'triangle'] });
 
     const dir = mkdtempSync(join(tmpdir(), 'psdet-job-'));
     let trainer: { requestStop(): void } | null = null;
