@@ -47,20 +47,39 @@ export function batchToTensor(
     return normalisedFloats(s.pixels, s.decodedHeight, s.decodedWidth, s.flipped, table);
   };
   return tf.tidy(() => {
-    const images = batch.samples.map((s) => {
-      const input = tf.tensor4d(floats(s), [1, s.decodedHeight, s.decodedWidth, 3], 'float32');
-      const resized = s.height === s.decodedHeight && s.width === s.decodedWidth ? input : tf.image.resizeBilinear(input, [s.height, s.width], false, true);
+    // Consecutive samples of one stored and one target size (the common case: aspect-grouped batches of COCO's
+    // 640x480 images) go through one resize and one padding as a group.
+    const groups = sameSizeRuns(batch.samples).map((run) => {
+      const first = run[0]!;
+      const [dh, dw] = [first.decodedHeight, first.decodedWidth];
+      const size = dh * dw * 3;
+      const data = run.length === 1 ? floats(first) : new Float32Array(size * run.length);
+      if (run.length > 1) run.forEach((s, i) => data.set(floats(s), i * size));
+      const input = tf.tensor4d(data, [run.length, dh, dw, 3], 'float32');
+      const resized = first.height === dh && first.width === dw ? input : tf.image.resizeBilinear(input, [first.height, first.width], false, true);
       return padBottomRight(resized, ph, pw);
     });
-    return images.length === 1 ? images[0]! : tf.concat4d(images, 0);
+    return groups.length === 1 ? groups[0]! : tf.concat4d(groups, 0);
   });
 }
 
-/** Zero padding on the right and at the bottom: [1, h, w, 3] -> [1, ph, pw, 3] (concat: cheaper than pad on wasm). */
+/** Splits samples into runs of consecutive samples with the same stored and target sizes, in order. */
+function sameSizeRuns(samples: readonly Sample[]): Sample[][] {
+  const runs: Sample[][] = [];
+  for (const s of samples) {
+    const last = runs[runs.length - 1]?.[0];
+    const same = last !== undefined && last.decodedHeight === s.decodedHeight && last.decodedWidth === s.decodedWidth && last.height === s.height && last.width === s.width;
+    if (same) runs[runs.length - 1]!.push(s);
+    else runs.push([s]);
+  }
+  return runs;
+}
+
+/** Zero padding on the right and at the bottom: [k, h, w, 3] -> [k, ph, pw, 3] (concat: cheaper than pad on wasm). */
 function padBottomRight(x: tf.Tensor4D, ph: number, pw: number): tf.Tensor4D {
-  const [, h, w, c] = x.shape;
+  const [k, h, w, c] = x.shape;
   let out = x;
-  if (w < pw) out = tf.concat4d([out, tf.zeros<tf.Rank.R4>([1, h, pw - w, c])], 2);
-  if (h < ph) out = tf.concat4d([out, tf.zeros<tf.Rank.R4>([1, ph - h, pw, c])], 1);
+  if (w < pw) out = tf.concat4d([out, tf.zeros<tf.Rank.R4>([k, h, pw - w, c])], 2);
+  if (h < ph) out = tf.concat4d([out, tf.zeros<tf.Rank.R4>([k, ph - h, pw, c])], 1);
   return out;
 }

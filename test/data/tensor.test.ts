@@ -121,6 +121,22 @@ describe('batchToTensor', () => {
     t.dispose();
   });
 
+  it('resizes a run of same-size samples as one group, each as it would alone, in batch order', async () => {
+    // three 5x4 samples enlarged to 9x7 (one flipped) then a 3x3 kept as is: runs [a, b, c] and [d]
+    const ramp = (k: number) => (y: number, x: number, c: number) => (k * 40 + y * 30 + x * 11 + c * 5) % 256;
+    const target = { height: 9, width: 7 };
+    const samples = [sample(1, 5, 4, ramp(1), target), sample(2, 5, 4, ramp(2), target, true), sample(3, 5, 4, ramp(3), target), sample(4, 3, 3, ramp(4))];
+    const together = batchToTensor({ samples, paddedHeight: 12, paddedWidth: 8 }, MEAN, STD);
+    const got = (await together.array()) as number[][][][];
+    together.dispose();
+    for (let n = 0; n < samples.length; n++) {
+      const alone = batchToTensor({ samples: [samples[n]!], paddedHeight: 12, paddedWidth: 8 }, MEAN, STD);
+      const want = ((await alone.array()) as number[][][][])[0]!;
+      alone.dispose();
+      expect(got[n]).toEqual(want);
+    }
+  });
+
   it('uses the decoder-made normalised floats when their mean and std match, and recomputes otherwise', async () => {
     const a = sample(1, 2, 3, (y, x, c) => 20 * x + 5 * y + c, { height: 4, width: 5 }, true);
     const plain = batchToTensor({ samples: [a], paddedHeight: 4, paddedWidth: 8 }, MEAN, STD);
