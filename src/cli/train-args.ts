@@ -36,6 +36,7 @@ export function trainProgram(): Command {
     .argument('[CONFIG]', 'model config (models/*.json)')
     .addOption(new Option('--norm <kind>', 'backbone norm layer').choices(['bn', 'frozen_bn', 'psbn']))
     .option('--data <dir>', 'COCO-layout dataset root (annotations/, train2017/, val2017/)')
+    .option('--skip-bad-images', 'an unreadable image is a warning (counted, and left out of its batch), not an error')
     .option('--work-dir <dir>', 'run directory (default work_dirs/<config>-<norm>)')
     .addOption(new Option('--backend <name>', 'tfjs backend').choices(['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu']))
     .option('--resume [auto|path]', 'continue from the newest checkpoint of the work dir, or from PATH')
@@ -66,6 +67,7 @@ export function parseTrainArgs(args: readonly string[]): TrainCommand {
   const o = program.opts<{
     norm?: string;
     data?: string;
+    skipBadImages?: boolean;
     workDir?: string;
     backend?: string;
     resume?: string | boolean;
@@ -85,6 +87,7 @@ export function parseTrainArgs(args: readonly string[]): TrainCommand {
   const data: Record<string, unknown> = {};
   if (o.norm !== undefined) model.norm = o.norm;
   if (o.data !== undefined) data.root = o.data;
+  if (o.skipBadImages === true) data.skipBadImages = true;
   if (o.workDir !== undefined) named.workDir = o.workDir;
   if (o.backend !== undefined) named.backend = o.backend;
   if (o.maxIter !== undefined) solver.maxIter = o.maxIter;

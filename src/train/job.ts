@@ -10,7 +10,7 @@ import type { BackendInfo } from '../backend/index.js';
 import type { Config } from '../config/types.js';
 import { writeCategoryList } from '../data/categories.js';
 import { CocoDataset, cocoSplitPaths } from '../data/coco.js';
-import { DataLoader, loaderOptionsFromConfig } from '../data/loader.js';
+import { DataLoader, loaderOptionsFromConfig, type BadImageWarning } from '../data/loader.js';
 import { ensureShapesDataset } from '../data/shapes.js';
 import { batchToTensor } from '../data/tensor.js';
 import type { Batch } from '../data/types.js';
@@ -121,8 +121,9 @@ export async function runTraining(config: Config, options: Partial<JobOptions> =
     }
   }
   const optimizer = new Optimizer(model.params(), config.solver);
-  const trainLoader = new DataLoader(data.train, loaderOptionsFromConfig(config, true));
-  const valLoader = new DataLoader(data.val, loaderOptionsFromConfig(config, false));
+  const onWarning = (w: BadImageWarning): void => reporter.info(`warning: skipped unreadable image ${w.imageId}: ${w.message}`);
+  const trainLoader = new DataLoader(data.train, { ...loaderOptionsFromConfig(config, true), onWarning });
+  const valLoader = new DataLoader(data.val, { ...loaderOptionsFromConfig(config, false), onWarning });
   const workDir = config.workDir;
   // The class list beside config.json, so the run's checkpoints name their classes and COCO ids wherever they run.
   writeCategoryList(workDir, data.val.categories);
@@ -199,6 +200,8 @@ export async function runTraining(config: Config, options: Partial<JobOptions> =
     const result = await trainer.run();
     if (result.stopped) return finish(null, result.iteration, true, result.lastCheckpoint, null);
     reporter.info(`training done: ${result.iteration} iterations in ${formatDuration((performance.now() - start) / 1000)}`);
+    const skipped = trainLoader.badImageCount + valLoader.badImageCount;
+    if (skipped > 0) reporter.info(`warning: ${skipped} unreadable image(s) skipped (--skip-bad-images)`);
     const finalCollapse = lastCollapse as CollapseReport | null;
     if (finalCollapse !== null) reporter.info(formatCollapseTable(finalCollapse, `collapsed filters per stage at iteration ${result.iteration}`));
     if (result.finalEval !== null) {

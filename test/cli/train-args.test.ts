@@ -51,6 +51,11 @@ describe('train-det arguments', () => {
     expect(resolveTrainConfig(parseTrainArgs([path, '--work-dir', 'w/flag'])).workDir).toBe('w/flag');
   });
 
+  it('--skip-bad-images turns on data.skipBadImages (off by default)', () => {
+    expect(resolveTrainConfig(parseTrainArgs([])).data.skipBadImages).toBe(false);
+    expect(resolveTrainConfig(parseTrainArgs(['--skip-bad-images'])).data.skipBadImages).toBe(true);
+  });
+
   it('reads --resume with and without a value and --eval-only', () => {
     expect(parseTrainArgs(['--resume']).resume).toBe('auto');
     expect(parseTrainArgs(['--resume', 'auto']).resume).toBe('auto');
