@@ -2,6 +2,9 @@ import { readFile } from 'node:fs/promises';
 import sharp from 'sharp';
 import { InputError } from '../util/errors.js';
 import { normalisationTable, normalisedFloats, type Normalisation } from './normalise.js';
+import type { DecodedImage } from './types.js';
+
+export type { DecodedImage } from './types.js';
 
 /**
  * Image transforms: decode with sharp (libvips), sizes, boxes. Pure functions of their inputs; no dataset, no
@@ -51,26 +54,6 @@ export interface DecodeRequest {
    * work happens on the decoder's thread rather than in `batchToTensor`.
    */
   normalise?: Normalisation;
-}
-
-/**
- * A decoded RGB image at its stored size, with the size it is to be resized to and whether it is to be flipped:
- * `batchToTensor` applies both on the tensor side.
- */
-export interface DecodedImage {
-  /** [decodedHeight * decodedWidth * 3] RGB bytes, row-major, as stored: not resized, not flipped. */
-  pixels: Uint8Array;
-  decodedHeight: number;
-  decodedWidth: number;
-  /** Target size after the resize (what the network sees before padding). */
-  height: number;
-  width: number;
-  originalHeight: number;
-  originalWidth: number;
-  /** To be mirrored horizontally (the boxes are flipped in `transformBoxes`). */
-  flipped: boolean;
-  /** With `DecodeRequest.normalise`: the pixels normalised and (when flipped) mirrored, [decodedHeight * decodedWidth * 3]. */
-  input?: { floats: Float32Array; normalisation: Normalisation };
 }
 
 /**

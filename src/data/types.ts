@@ -5,20 +5,12 @@
 import type { Normalisation } from './normalise.js';
 
 /**
- * One decoded image and its targets. The pixels are the stored RGB bytes; `batchToTensor` resizes them to
- * `height x width`, flips them when `flipped`, normalises and pads them on the tensor side. The boxes are already
- * in the resized (and flipped) image's coordinates.
+ * A decoded RGB image at its stored size, with the size it is to be resized to and whether it is to be flipped:
+ * `batchToTensor` applies both on the tensor side.
  */
-export interface Sample {
-  imageId: number;
-  /** [decodedHeight * decodedWidth * 3] RGB, row-major, as decoded: not resized, not flipped. */
+export interface DecodedImage {
+  /** [decodedHeight * decodedWidth * 3] RGB bytes, row-major, as stored: not resized, not flipped. */
   pixels: Uint8Array;
-  /**
-   * `pixels` already normalised with `normalisation` (and mirrored when flipped), [decodedHeight * decodedWidth * 3]:
-   * made by a decoder worker when the loader was given the normalisation, so that `batchToTensor` (used with the
-   * same mean and std) only resizes and pads.
-   */
-  input?: { floats: Float32Array; normalisation: Normalisation };
   /** Size of `pixels` (the stored size: equal to originalHeight / originalWidth). */
   decodedHeight: number;
   decodedWidth: number;
@@ -28,11 +20,22 @@ export interface Sample {
   /** Size stated in the annotation file (and of the stored image). */
   originalHeight: number;
   originalWidth: number;
+  /** To be mirrored horizontally (the boxes already are; the pixels are in `batchToTensor`). */
+  flipped: boolean;
+  /**
+   * `pixels` already normalised with `normalisation` (and mirrored when flipped), [decodedHeight * decodedWidth * 3]:
+   * made by a decoder worker when it was given the normalisation, so that `batchToTensor` (used with the same mean
+   * and std) only resizes and pads.
+   */
+  input?: { floats: Float32Array; normalisation: Normalisation };
+}
+
+/** One decoded image and its targets; the boxes are in the resized (and flipped) image's coordinates. */
+export interface Sample extends DecodedImage {
+  imageId: number;
   /** Per-axis factors: resized size / original size. */
   scaleY: number;
   scaleX: number;
-  /** Mirrored horizontally (the boxes already are; the pixels are in `batchToTensor`). */
-  flipped: boolean;
   /** [M * 4] xyxy ground-truth boxes (non-crowd, non-degenerate), resized coordinates. */
   boxes: Float32Array;
   /** [M] contiguous labels 0..K-1. */

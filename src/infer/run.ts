@@ -6,7 +6,7 @@ import type { InputConfig } from '../config/types.js';
 import { InputError } from '../util/errors.js';
 import { batchToTensor } from '../data/tensor.js';
 import { decodeImage, padTo } from '../data/transforms.js';
-import type { Sample } from '../data/types.js';
+import type { DecodedImage, Sample } from '../data/types.js';
 import { writeResultsJson, type CocoDetection } from '../eval/results.js';
 import { drawDetections, type ImageDetections } from './draw.js';
 import type { ImageInput } from './inputs.js';
@@ -20,18 +20,9 @@ export interface Detector {
   detect(images: tf.Tensor4D, imageSizes: [number, number][]): Promise<ImageDetections[]>;
 }
 
-/** One image decoded and resized for the network. */
-export interface PreparedImage {
+/** One image decoded for the network (resized on the tensor side, in `imagesToTensor`); never flipped. */
+export interface PreparedImage extends Omit<DecodedImage, 'input' | 'flipped'> {
   input: ImageInput;
-  /** [decodedHeight * decodedWidth * 3] RGB bytes as stored (resized on the tensor side, in `imagesToTensor`). */
-  pixels: Uint8Array;
-  decodedHeight: number;
-  decodedWidth: number;
-  /** Size after the resize. */
-  height: number;
-  width: number;
-  originalHeight: number;
-  originalWidth: number;
 }
 
 /**
