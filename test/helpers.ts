@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -22,4 +23,16 @@ export const COCO_MINI_SKIP = COCO_MINI === null ? 'coco-mini not found (set PSD
  */
 export function testBackends(): ('cpu' | 'wasm' | 'webgpu' | 'tensorflow')[] {
   return (process.env.PSDET_BACKENDS?.split(',') ?? ['cpu', 'wasm']) as ('cpu' | 'wasm' | 'webgpu' | 'tensorflow')[];
+}
+
+/** Runs one of the CLIs (src/cli/<script>) as a user would: through tsx, outside vitest's environment. */
+export function runCli(script: string, args: string[], timeoutMs = 180_000): { status: number | null; stdout: string; stderr: string } {
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('VITEST')));
+  const r = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli', script), ...args], {
+    cwd: ROOT,
+    env,
+    encoding: 'utf8',
+    timeout: timeoutMs,
+  });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }

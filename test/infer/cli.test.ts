@@ -1,31 +1,14 @@
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { defaultConfig } from '../../src/config/defaults.js';
-import { buildRetinaNet } from '../../src/model/build.js';
-import { moduleTensors } from '../../src/train/checkpoint.js';
-import { encodeTensors } from '../../src/train/tensor-file.js';
-import { Rng } from '../../src/util/rng.js';
-import { ROOT } from '../helpers.js';
-
-/** Runs a CLI as a user would (through tsx, outside vitest's environment). */
-function cli(script: string, args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('VITEST')));
-  const r = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli', script), ...args], {
-    cwd: ROOT,
-    env,
-    encoding: 'utf8',
-    timeout: 120_000,
-  });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+import { runCli } from '../helpers.js';
+import { writeTinyCheckpoint } from './tiny-checkpoint.js';
 
 /** infer-det on the cpu backend. */
 function inferDet(...args: string[]): { status: number | null; stdout: string; stderr: string } {
-  return cli('infer-det.ts', [...args, '--backend', 'cpu']);
+  return runCli('infer-det.ts', [...args, '--backend', 'cpu'], 120_000);
 }
 
 describe('infer-det', () => {
@@ -34,18 +17,7 @@ describe('infer-det', () => {
   const images = join(work, 'images');
 
   beforeAll(async () => {
-    // A tiny random model (80 COCO classes, 64 px) saved the way checkpoints hold it, with the run's config.json.
-    const cfg = defaultConfig();
-    Object.assign(cfg.model, { depth: 18, widthMultiplier: 1 / 16, norm: 'frozen_bn', fpnChannels: 16, headChannels: 16, headDepth: 1 });
-    // A low prior so that a random model still scores some boxes above the thresholds.
-    cfg.model.priorProbability = 0.2;
-    cfg.input.testMinSize = 64;
-    cfg.input.maxSize = 96;
-    mkdirSync(ckpt, { recursive: true });
-    writeFileSync(join(work, 'config.json'), JSON.stringify(cfg));
-    const model = buildRetinaNet(cfg.model, new Rng(0));
-    writeFileSync(join(ckpt, 'model.safetensors'), await encodeTensors(moduleTensors(model)));
-    model.dispose();
+    await writeTinyCheckpoint(work);
     mkdirSync(images);
     await sharp({ create: { width: 120, height: 80, channels: 3, background: { r: 200, g: 30, b: 60 } } }).jpeg().toFile(join(images, '000000000042.jpg'));
     await sharp({ create: { width: 60, height: 90, channels: 3, background: { r: 20, g: 130, b: 200 } } }).png().toFile(join(images, '000000000043.png'));
@@ -75,7 +47,7 @@ describe('infer-det', () => {
 
   it('export-det writes a deploy model that infer-det runs to the same results as the checkpoint', () => {
     const deploy = join(work, 'deploy');
-    const exported = cli('export-det.ts', [ckpt, '--out', deploy]);
+    const exported = runCli('export-det.ts', [ckpt, '--out', deploy], 120_000);
     expect(exported.stderr).toBe('');
     expect(exported.status).toBe(0);
     expect(exported.stdout).toContain('model.safetensors');

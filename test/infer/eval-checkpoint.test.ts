@@ -1,43 +1,22 @@
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { defaultConfig } from '../../src/config/defaults.js';
-import { buildRetinaNet } from '../../src/model/build.js';
-import { moduleTensors } from '../../src/train/checkpoint.js';
-import { encodeTensors } from '../../src/train/tensor-file.js';
-import { Rng } from '../../src/util/rng.js';
-import { COCO_MINI, COCO_MINI_SKIP, ROOT } from '../helpers.js';
+import { COCO_MINI, COCO_MINI_SKIP, runCli } from '../helpers.js';
+import { writeTinyCheckpoint } from './tiny-checkpoint.js';
 
 function evalDet(...args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('VITEST')));
-  const r = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/eval-det.ts'), ...args], {
-    cwd: ROOT,
-    env,
-    encoding: 'utf8',
-    timeout: 180_000,
-  });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+  return runCli('eval-det.ts', args);
 }
 
 describe.skipIf(COCO_MINI === null)(`eval-det --checkpoint on coco-mini ${COCO_MINI_SKIP}`, () => {
   const work = mkdtempSync(join(tmpdir(), 'psdet-evalckpt-'));
-  const ckpt = join(work, 'checkpoints', 'model_0000001');
 
   beforeAll(async () => {
-    const cfg = defaultConfig();
-    Object.assign(cfg.model, { depth: 18, widthMultiplier: 1 / 16, norm: 'frozen_bn', fpnChannels: 16, headChannels: 16, headDepth: 1 });
-    cfg.model.priorProbability = 0.2;
-    cfg.input.testMinSize = 64;
-    cfg.input.maxSize = 96;
-    cfg.data.workers = 0;
-    cfg.collapse.probeImages = 1;
-    mkdirSync(ckpt, { recursive: true });
-    writeFileSync(join(work, 'config.json'), JSON.stringify(cfg));
-    const model = buildRetinaNet(cfg.model, new Rng(0));
-    writeFileSync(join(ckpt, 'model.safetensors'), await encodeTensors(moduleTensors(model)));
-    model.dispose();
+    await writeTinyCheckpoint(work, (cfg) => {
+      cfg.data.workers = 0;
+      cfg.collapse.probeImages = 1;
+    });
   });
   afterAll(() => rmSync(work, { recursive: true, force: true }));
 
