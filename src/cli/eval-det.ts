@@ -8,11 +8,12 @@
  * Prints the 12 summary lines and a per-category table. Bad input: one line on stderr, exit code 2.
  */
 import { writeFileSync } from 'node:fs';
-import { Command, CommanderError } from 'commander';
+import { Command } from 'commander';
 import { cocoEvaluate } from '../eval/cocoeval.js';
 import { readDetections, readGroundTruth } from '../eval/coco-json.js';
 import { evalReport, formatReportJson, perCategoryTable, summaryLines } from '../eval/report.js';
 import { InputError } from '../util/errors.js';
+import { exitOnError } from './exit.js';
 import { paramsFromFlags, type EvalDetFlags } from './eval-det-options.js';
 
 function run(argv: string[]): void {
@@ -65,16 +66,7 @@ process.stdout.on('error', (err: NodeJS.ErrnoException) => {
 });
 
 function fail(err: unknown): never {
-  if (err instanceof CommanderError) {
-    if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.exitCode === 0) process.exit(0);
-    console.error(`eval-det: ${err.message.replace(/^error: /, '').split('\n')[0]}`);
-    process.exit(2);
-  }
-  if (err instanceof InputError) {
-    console.error(`eval-det: ${err.message.split('\n')[0]}`);
-    process.exit(2);
-  }
-  throw err;
+  return exitOnError('eval-det', err);
 }
 
 // `--checkpoint CKPT --data DIR`: run a model over a split first (src/cli/eval-checkpoint.ts, loaded only then).

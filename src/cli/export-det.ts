@@ -8,7 +8,7 @@
  * Bad input (missing checkpoint, a config that does not fit the weights): one line on stderr, exit code 2.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { Command, CommanderError } from 'commander';
+import { Command } from 'commander';
 import { selectBackend } from '../backend/index.js';
 import { parseAssignments } from '../config/resolve.js';
 import { exportDeployModel } from '../export/export.js';
@@ -16,6 +16,7 @@ import { categoriesOf, checkpointConfig, resolveModelSource } from '../infer/loa
 import { buildRetinaNet } from '../model/build.js';
 import { loadModelWeights, moduleTensors } from '../train/checkpoint.js';
 import { InputError } from '../util/errors.js';
+import { exitOnError } from './exit.js';
 
 async function main(argv: string[]): Promise<void> {
   const program = new Command('export-det')
@@ -49,16 +50,4 @@ async function main(argv: string[]): Promise<void> {
   }
 }
 
-main(process.argv).catch((err: unknown) => {
-  if (err instanceof CommanderError) {
-    if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.exitCode === 0) process.exit(0);
-    console.error(`export-det: ${err.message.replace(/^error: /, '').split('\n')[0]}`);
-    process.exit(2);
-  }
-  if (err instanceof InputError) {
-    console.error(`export-det: ${err.message.split('\n')[0]}`);
-    process.exit(2);
-  }
-  console.error(err);
-  process.exit(1);
-});
+main(process.argv).catch((err: unknown) => exitOnError('export-det', err));

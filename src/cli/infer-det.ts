@@ -9,7 +9,7 @@
  * Bad input (missing checkpoint, incompatible config, unreadable image): one line on stderr, exit code 2.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { Command, CommanderError, InvalidArgumentError } from 'commander';
+import { Command, InvalidArgumentError } from 'commander';
 import { selectBackend } from '../backend/index.js';
 import type { BackendChoice } from '../config/types.js';
 import { parseAssignments } from '../config/resolve.js';
@@ -18,6 +18,7 @@ import { loadDetector, resolveModelSource } from '../infer/load.js';
 import { ProgressBar } from '../infer/progress.js';
 import { runInference } from '../infer/run.js';
 import { InputError } from '../util/errors.js';
+import { exitOnError } from './exit.js';
 
 interface InferDetFlags {
   out: string;
@@ -94,16 +95,4 @@ async function main(argv: string[]): Promise<void> {
   }
 }
 
-main(process.argv).catch((err: unknown) => {
-  if (err instanceof CommanderError) {
-    if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.exitCode === 0) process.exit(0);
-    console.error(`infer-det: ${err.message.replace(/^error: /, '').split('\n')[0]}`);
-    process.exit(2);
-  }
-  if (err instanceof InputError) {
-    console.error(`infer-det: ${err.message.split('\n')[0]}`);
-    process.exit(2);
-  }
-  console.error(err);
-  process.exit(1);
-});
+main(process.argv).catch((err: unknown) => exitOnError('infer-det', err));
