@@ -6,28 +6,23 @@ Usage: /usr/bin/python3 bench/train_peer.py tiny|r50 SIZE BATCH ITERS NUM_CLASSE
         (psdet's tiny config uses psBN: same cost), stem frozen;
   r50:  torchvision's retinanet_resnet50_fpn, random init, stem frozen (trainable_backbone_layers=4 semantics)."""
 import json
+import os
 import sys
 import time
 
 import torch
 import torchvision
-from torch import nn
 from torchvision.models.detection import RetinaNet, retinanet_resnet50_fpn
 from torchvision.models.detection.backbone_utils import BackboneWithFPN
-from torchvision.models.resnet import BasicBlock, ResNet
 from torchvision.ops.feature_pyramid_network import LastLevelP6P7
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools"))
+from export_torchvision_parity import narrow_resnet18  # noqa: E402  (the same narrow ResNet-18 as the parity fixtures)
 
 
 def tiny_model(num_classes, size):
     stem, fpn = 16, 32
-    net = ResNet(BasicBlock, [2, 2, 2, 2])
-    net.inplanes = stem
-    net.conv1 = nn.Conv2d(3, stem, kernel_size=7, stride=2, padding=3, bias=False)
-    net.bn1 = nn.BatchNorm2d(stem)
-    net.layer1 = net._make_layer(BasicBlock, stem, 2)
-    net.layer2 = net._make_layer(BasicBlock, stem * 2, 2, stride=2)
-    net.layer3 = net._make_layer(BasicBlock, stem * 4, 2, stride=2)
-    net.layer4 = net._make_layer(BasicBlock, stem * 8, 2, stride=2)
+    net = narrow_resnet18(stem)
     for p in list(net.conv1.parameters()) + list(net.bn1.parameters()):
         p.requires_grad_(False)
     backbone = BackboneWithFPN(net, {"layer2": "0", "layer3": "1", "layer4": "2"}, [stem * 2, stem * 4, stem * 8], fpn,
