@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
@@ -16,11 +16,48 @@ import {
 } from '../../src/train/checkpoint.js';
 import { Optimizer } from '../../src/train/optimizer.js';
 import { encodeTensors } from '../../src/train/tensor-file.js';
-import { parseSafetensors, readSafetensors } from '../../src/weights/safetensors.js';
+import { parseSafetensors } from '../../src/weights/safetensors.js';
 import { ROOT } from '../helpers.js';
+import { fillIteration, killModel, killState, snapshot } from './fixtures/kill-model.js';
 import { ToyNet } from './toy.js';
 
 const tempDir = (): string => mkdtempSync(join(tmpdir(), 'psdet-ckpt-'));
+
+/** Runs test/train/fixtures/checkpoint-writer.ts on `dir` (see there for KILL_AT and MODE). */
+function runWriter(dir: string, killAt: string, mode = 'before'): Promise<{ signal: NodeJS.Signals | null; stdout: string; stderr: string }> {
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('VITEST')));
+  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'test/train/fixtures/checkpoint-writer.ts'), dir, killAt, mode], {
+    cwd: ROOT,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  return new Promise((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code, signal) => (code !== 0 && signal === null ? reject(new Error(`writer exited ${code}: ${stderr}`)) : resolve({ signal, stdout, stderr })));
+  });
+}
+
+/** Runs `job` on every item, at most `limit` at a time. */
+async function inParallel<T>(items: T[], limit: number, job: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) await job(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: limit }, worker));
+}
+
+/** What a checkpoint of `iteration` written by the kill writer holds. */
+function expectedSnapshot(iteration: number): Record<string, number[]> {
+  const m = killModel();
+  fillIteration(m, iteration);
+  const out = snapshot(m);
+  m.dispose();
+  return out;
+}
 
 function state(iteration: number): TrainingState {
   return { iteration, rng: [1, 2, 3, iteration], loader: { epoch: 0, cursor: iteration }, schedule: { baseLr: 0.01 } };
@@ -107,36 +144,45 @@ describe('checkpoints', () => {
     net.dispose();
   });
 
-  it('survives SIGKILL of a process in the middle of writing checkpoints', async () => {
-    const dir = tempDir();
-    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'test/train/fixtures/checkpoint-writer.ts'), dir], {
-      cwd: ROOT,
-      stdio: ['ignore', 'pipe', 'pipe'],
+  it('after a SIGKILL at any file-system change of a save, the work dir loads as exactly the previous or the new checkpoint', async () => {
+    // The writer (fixtures/checkpoint-writer.ts) saves iterations 1 and 2, then kills itself just before change
+    // number k of the save of iteration 3 (every mkdir, open for writing, write, rename, rm, unlink), or in the
+    // middle of a write ("torn"). One run without a kill lists the changes, so every point is covered.
+    const listing = await runWriter(tempDir(), 'none');
+    expect(listing.signal, listing.stderr).toBeNull();
+    const changes = JSON.parse(listing.stdout) as string[];
+    // the save writes the three files and replaces the pointer
+    for (const file of ['model.safetensors', 'optimizer.safetensors', 'state.json', 'DIR/last']) expect(changes.join('\n')).toContain(file);
+    const points = [
+      ...changes.map((change, k) => ({ k, mode: 'before' as const, change })),
+      ...changes.flatMap((change, k) => (change.startsWith('writeSync') ? [{ k, mode: 'torn' as const, change }] : [])),
+    ];
+    const expected = { 2: expectedSnapshot(2), 3: expectedSnapshot(3) };
+    const loaded: Record<string, number> = {};
+    await inParallel(points, 2, async ({ k, mode, change }) => {
+      const dir = tempDir();
+      const run = await runWriter(dir, String(k), mode);
+      const point = `kill ${mode} change ${k} (${change})`;
+      expect(run.signal, `${point}: ${run.stderr}`).toBe('SIGKILL');
+      expect(run.stderr, point).toContain(`kill at change ${k}: `);
+      const m = killModel();
+      const latest = resolveResume('auto', dir);
+      expect(latest, `${point}: no checkpoint found`).not.toBeNull();
+      const state = loadCheckpoint(latest!, m.model, m.optimizer);
+      expect([2, 3], point).toContain(state.iteration);
+      expect(state, point).toEqual(killState(state.iteration));
+      expect(snapshot(m), point).toEqual(expected[state.iteration as 2 | 3]);
+      loaded[`${mode} ${k}`] = state.iteration;
+      // the next save in the same dir succeeds and clears what the killed one left behind
+      fillIteration(m, 4);
+      await saveCheckpoint(dir, m.model, m.optimizer, killState(4), 2);
+      expect(readdirSync(dir).filter((n) => n.startsWith('.tmp-')), point).toEqual([]);
+      expect(latestCheckpoint(dir), point).toBe(join(dir, 'model_0000004'));
+      m.dispose();
     });
-    let stderr = '';
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    // wait for two complete checkpoints, then kill at a moment that is very likely mid-write (16 MiB files)
-    await new Promise<void>((resolve, reject) => {
-      let out = '';
-      child.stdout.on('data', (d: Buffer) => {
-        out += d.toString();
-        if (out.includes('saved 2\n')) resolve();
-      });
-      child.on('exit', () => reject(new Error(`writer exited early: ${stderr}`)));
-    });
-    await new Promise((r) => setTimeout(r, 37));
-    child.kill('SIGKILL');
-    await new Promise((r) => child.on('exit', r));
-
-    const latest = resolveResume('auto', dir);
-    expect(latest).not.toBeNull();
-    const iteration = (JSON.parse(readFileSync(join(latest!, 'state.json'), 'utf8')) as { iteration: number }).iteration;
-    expect(iteration).toBeGreaterThanOrEqual(2);
-    // every value of the weight equals the checkpoint's iteration: the files are complete, not torn
-    const w = readSafetensors(join(latest!, 'model.safetensors')).tensors.get('w')!;
-    expect(w.values.length).toBe(1024 * 4096);
-    expect((w.values as Float32Array).every((v) => v === iteration)).toBe(true);
-    expect(existsSync(join(latest!, 'optimizer.safetensors'))).toBe(true);
+    // until `last` is replaced the previous checkpoint is what loads (even once the new directory is in place)
+    const commit = changes.findIndex((c) => c.endsWith(' -> DIR/last'));
+    for (const { k, mode } of points) expect(loaded[`${mode} ${k}`], `${mode} ${k}`).toBe(k <= commit ? 2 : 3);
   });
 
   it('resolves --resume paths and rejects ones without a checkpoint', async () => {
