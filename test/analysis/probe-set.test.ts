@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { probeBatches } from '../../src/analysis/probe-set.js';
 import { defaultConfig } from '../../src/config/defaults.js';
-import { COCO_MINI, COCO_MINI_SKIP } from '../helpers.js';
+import { COCO_MINI, cocoMiniSkip } from '../helpers.js';
+
+const COCO_MINI_SKIP = cocoMiniSkip();
 
 describe.skipIf(COCO_MINI === null)(`probe set on coco-mini ${COCO_MINI_SKIP}`, () => {
   it('yields the first N val images by id, one per batch, resized for testing and padded to the divisor', async () => {

@@ -52,8 +52,7 @@ describe.each(available)('gradient checks on %s', (backend) => {
 });
 
 describe('backends', () => {
-  it('covers cpu and wasm here; says which asked-for backends were skipped', () => {
-    expect(available).toEqual(expect.arrayContaining(wanted.filter((b) => b === 'cpu' || b === 'wasm')));
-    if (missing.length > 0) console.info(`gradient checks skipped on: ${missing.join(', ')} (not usable here)`);
+  it('every backend asked for (cpu and wasm unless PSDET_BACKENDS says otherwise) starts here', () => {
+    expect(missing, 'backends named by PSDET_BACKENDS that cannot start: their gradient checks did not run').toEqual([]);
   });
 });

@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CocoDataset } from '../../src/data/coco.js';
 import { InputError } from '../../src/util/errors.js';
-import { COCO_MINI, COCO_MINI_SKIP } from '../helpers.js';
+import { COCO_MINI, cocoMiniSkip } from '../helpers.js';
 import { tempDir, writeCoco } from './fixtures.js';
 
 const CATS = [
@@ -108,8 +108,11 @@ describe('CocoDataset on a hand-written file', () => {
   });
 });
 
-describe.skipIf(COCO_MINI === null)('CocoDataset on coco-mini', () => {
+const COCO_MINI_SKIP = cocoMiniSkip();
+
+describe.skipIf(COCO_MINI === null)(`CocoDataset on coco-mini ${COCO_MINI_SKIP}`, () => {
   if (COCO_MINI === null) {
+    // nothing to collect without the data; this skipped test carries the reason into the report
     it.skip(COCO_MINI_SKIP, () => undefined);
     return;
   }

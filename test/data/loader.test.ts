@@ -8,7 +8,7 @@ import { BatchPlanner, DataLoader, type BadImageWarning, type LoaderOptions, typ
 import type { DecodedImage, DecodeRequest } from '../../src/data/transforms.js';
 import type { Batch } from '../../src/data/types.js';
 import { InputError } from '../../src/util/errors.js';
-import { COCO_MINI, COCO_MINI_SKIP } from '../helpers.js';
+import { COCO_MINI, cocoMiniSkip } from '../helpers.js';
 import { solidImage, tempDir, writeCoco } from './fixtures.js';
 
 /** 10 small images: ids 1..10, odd ids landscape 48x32, even ids portrait 32x48, each a distinct grey. */
@@ -239,8 +239,11 @@ describe('DataLoader', async () => {
   });
 });
 
-describe.skipIf(COCO_MINI === null)('DataLoader on coco-mini', () => {
+const COCO_MINI_SKIP = cocoMiniSkip();
+
+describe.skipIf(COCO_MINI === null)(`DataLoader on coco-mini ${COCO_MINI_SKIP}`, () => {
   if (COCO_MINI === null) {
+    // nothing to collect without the data; this skipped test carries the reason into the report
     it.skip(COCO_MINI_SKIP, () => undefined);
     return;
   }

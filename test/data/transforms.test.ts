@@ -8,7 +8,7 @@ import { batchToTensor } from '../../src/data/tensor.js';
 import { decodeImage, padTo, resizedSize, transformBoxes, type DecodedImage, type DecodeRequest } from '../../src/data/transforms.js';
 import type { Sample } from '../../src/data/types.js';
 import { InputError } from '../../src/util/errors.js';
-import { COCO_MINI, COCO_MINI_SKIP } from '../helpers.js';
+import { COCO_MINI, cocoMiniSkip } from '../helpers.js';
 import { gradientImage, solidImage, tempDir } from './fixtures.js';
 
 /** A decoded image as a Sample without targets. */
@@ -169,8 +169,11 @@ describe('decodeImage', () => {
   });
 });
 
-describe.skipIf(COCO_MINI === null)('transforms on coco-mini', () => {
+const COCO_MINI_SKIP = cocoMiniSkip();
+
+describe.skipIf(COCO_MINI === null)(`transforms on coco-mini ${COCO_MINI_SKIP}`, () => {
   if (COCO_MINI === null) {
+    // nothing to collect without the data; this skipped test carries the reason into the report
     it.skip(COCO_MINI_SKIP, () => undefined);
     return;
   }

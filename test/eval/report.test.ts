@@ -1,11 +1,11 @@
 // Report formatting: pycocotools' summary lines character for character, Python's rounding, the table, the JSON.
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { cocoEvaluate, defaultParams } from '../../src/eval/cocoeval.js';
 import { readDetections, readGroundTruth } from '../../src/eval/coco-json.js';
 import { evalReport, formatFixed, formatReportJson, perCategoryTable, summaryLines } from '../../src/eval/report.js';
-import { SHARED } from '../helpers.js';
+import { COCOEVAL_FIXTURES, cocoevalFixturesSkip } from '../helpers.js';
 
 describe('formatFixed', () => {
   it("rounds like Python's '{:0.3f}', ties to even on the exact binary value", () => {
@@ -34,8 +34,9 @@ describe('summaryLines', () => {
     expect(lines[11]).toBe(' Average Recall     (AR) @[ IoU=0.50:0.95 | area= large | maxDets=100 ] = -1.000');
   });
 
-  const dir = join(SHARED, 'fixtures', 'cocoeval', 'val2014-fakebbox100');
-  it.skipIf(!existsSync(dir))("matches the numbers of pycocotools' recorded printout for the val2014 fake results", () => {
+  const dir = join(COCOEVAL_FIXTURES, 'val2014-fakebbox100');
+  const skip = cocoevalFixturesSkip();
+  it.skipIf(skip !== '')(`matches the numbers of pycocotools' recorded printout for the val2014 fake results ${skip}`, () => {
     const gt = readGroundTruth(join(dir, 'gt.json'));
     const result = cocoEvaluate(gt, readDetections(join(dir, 'dt.json'), gt));
     // The recorded printout comes from an older pycocotools whose title column was one space narrower; the

@@ -1,13 +1,13 @@
 // The fast results reader must give exactly what JSON.parse + validation gives on valid files, and hand every
 // invalid or unusual file (returning null) to the validating path, which names the problem.
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { detectionsFromJson, groundTruthFromJson, readGroundTruth } from '../../src/eval/coco-json.js';
 import type { DetectionSet } from '../../src/eval/cocoeval.js';
 import { scanDetections } from '../../src/eval/results-scan.js';
 import { Rng } from '../../src/util/rng.js';
-import { SHARED } from '../helpers.js';
+import { COCOEVAL_FIXTURES, cocoevalFixturesSkip } from '../helpers.js';
 
 const gt = groundTruthFromJson({ images: [{ id: 1 }, { id: 2 }, { id: 300 }], categories: [{ id: 1 }, { id: 18 }], annotations: [] }, 'gt.json');
 const IMAGES = new Set(gt.imageIds);
@@ -95,8 +95,9 @@ describe('scanDetections', () => {
     for (const text of bad) expect(scanDetections(text, IMAGES, CATS), text).toBeNull();
   });
 
-  const fixtures = join(SHARED, 'fixtures', 'cocoeval');
-  it.skipIf(!existsSync(join(fixtures, 'img139')))('takes the fast path on the pycocotools fixtures (with RLE segmentations) and agrees', () => {
+  const fixtures = COCOEVAL_FIXTURES;
+  const skip = cocoevalFixturesSkip();
+  it.skipIf(skip !== '')(`takes the fast path on the pycocotools fixtures (with RLE segmentations) and agrees ${skip}`, () => {
     for (const dir of ['img139', 'val2014-fakebbox100']) {
       const fixtureGt = readGroundTruth(join(fixtures, dir, 'gt.json'));
       const text = readFileSync(join(fixtures, dir, 'dt.json'), 'utf8');

@@ -2,12 +2,14 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { COCO_MINI, COCO_MINI_SKIP, runCli } from '../helpers.js';
+import { COCO_MINI, cocoMiniSkip, runCli } from '../helpers.js';
 import { writeTinyCheckpoint } from './tiny-checkpoint.js';
 
 function evalDet(...args: string[]): { status: number | null; stdout: string; stderr: string } {
   return runCli('eval-det.ts', args);
 }
+
+const COCO_MINI_SKIP = cocoMiniSkip();
 
 describe.skipIf(COCO_MINI === null)(`eval-det --checkpoint on coco-mini ${COCO_MINI_SKIP}`, () => {
   const work = mkdtempSync(join(tmpdir(), 'psdet-evalckpt-'));

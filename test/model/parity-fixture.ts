@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { defaultConfig } from '../../src/config/defaults.js';
 import type { ModelConfig, NormKind, ResNetDepth } from '../../src/config/types.js';
 import { readSafetensors, type SafetensorsFile } from '../../src/weights/safetensors.js';
-import { ROOT } from '../helpers.js';
+import { ROOT, skipReason } from '../helpers.js';
 
 /** The python with torchvision: $PSDET_PYTHON or Debian's /usr/bin/python3. */
 export const PYTHON = process.env.PSDET_PYTHON ?? '/usr/bin/python3';
@@ -20,9 +20,10 @@ export const HAS_TORCHVISION: boolean = (() => {
   }
 })();
 
-export const TORCHVISION_SKIP = HAS_TORCHVISION
-  ? ''
-  : `torchvision parity skipped: ${PYTHON} cannot import torchvision (apt install python3-torchvision, or set PSDET_PYTHON)`;
+/** '' when torchvision is here, else why the parity tests skip; throws when PSDET_REQUIRE_TORCHVISION=1. */
+export function torchvisionSkip(): string {
+  return skipReason(HAS_TORCHVISION, `${PYTHON} cannot import torchvision (apt install python3-torchvision, or set PSDET_PYTHON)`, 'PSDET_REQUIRE_TORCHVISION');
+}
 
 export interface ParityMeta {
   /** sha256 of the exporter that wrote the fixture: a changed script regenerates it. */

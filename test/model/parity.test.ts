@@ -4,7 +4,7 @@ import { selectBackend } from '../../src/backend/index.js';
 import { buildRetinaNet } from '../../src/model/build.js';
 import type { RetinaNet } from '../../src/model/retinanet.js';
 import { loadTorchvisionWeights } from '../../src/weights/torchvision.js';
-import { HAS_TORCHVISION, TORCHVISION_SKIP, parityFixture, parityModelConfig, relativeError, type ParityFixture } from './parity-fixture.js';
+import { HAS_TORCHVISION, parityFixture, torchvisionSkip, parityModelConfig, relativeError, type ParityFixture } from './parity-fixture.js';
 
 const TOL = 1e-4;
 
@@ -36,8 +36,10 @@ const VARIANTS = [
   ...(process.env.PSDET_PARITY_R50 ? [['r50', 'retinanet_resnet50_fpn, 91 classes']] : []),
 ] as ['small' | 'small-c5' | 'r50', string][];
 
+const TORCHVISION_SKIP = torchvisionSkip();
+
 for (const [variant, what] of VARIANTS) {
-  describe.skipIf(!HAS_TORCHVISION)(`torchvision parity (${variant}: ${what}; 320 x 320, batch 2)`, () => {
+  describe.skipIf(!HAS_TORCHVISION)(`torchvision parity (${variant}: ${what}; 320 x 320, batch 2) ${TORCHVISION_SKIP}`, () => {
     let fx: ParityFixture;
     beforeAll(async () => {
       fx = parityFixture(variant);
@@ -127,7 +129,3 @@ for (const [variant, what] of VARIANTS) {
     });
   });
 }
-
-describe.skipIf(HAS_TORCHVISION)('torchvision parity', () => {
-  it.skip(TORCHVISION_SKIP, () => {});
-});

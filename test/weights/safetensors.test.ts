@@ -6,7 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { InputError } from '../../src/util/errors.js';
 import { halfToFloat, parseSafetensors, readSafetensors, serializeSafetensors, writeSafetensors } from '../../src/weights/safetensors.js';
 import { ROOT } from '../helpers.js';
-import { HAS_TORCHVISION, PYTHON } from '../model/parity-fixture.js';
+import { HAS_TORCHVISION, PYTHON, torchvisionSkip } from '../model/parity-fixture.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'psdet-st-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -86,7 +86,7 @@ describe('safetensors', () => {
     expect(() => readSafetensors(join(dir, 'nope.safetensors'))).toThrow(/nope\.safetensors: cannot read weights file \(ENOENT\)/);
   });
 
-  it.skipIf(!HAS_TORCHVISION)('agrees with the python writer of tools/ both ways (torch float16, int64, float32)', () => {
+  it.skipIf(!HAS_TORCHVISION)(`agrees with the python writer of tools/ both ways (torch float16, int64, float32) ${torchvisionSkip()}`, () => {
     const fromPython = join(dir, 'py.safetensors');
     const fromUs = join(dir, 'js.safetensors');
     writeSafetensors(fromUs, { w: { shape: [2, 2], values: Float32Array.from([1.5, -2, 0.25, 8]) } });
