@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
@@ -179,6 +179,7 @@ describe('checkpoints', () => {
       expect(readdirSync(dir).filter((n) => n.startsWith('.tmp-')), point).toEqual([]);
       expect(latestCheckpoint(dir), point).toBe(join(dir, 'model_0000004'));
       m.dispose();
+      rmSync(dir, { recursive: true, force: true });
     });
     // until `last` is replaced the previous checkpoint is what loads (even once the new directory is in place)
     const commit = changes.findIndex((c) => c.endsWith(' -> DIR/last'));
