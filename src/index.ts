@@ -140,7 +140,7 @@ export { exportDeployModel } from './export/export.js';
 export { Optimizer, paramGroups, globalNorm, clipGradients, type OptimizerSettings, type OptimizerState, type ParamGroup, type GradMap } from './train/optimizer.js';
 export { learningRate, scaledBaseLr, warmupMultiplier, type ScheduleSettings } from './train/schedule.js';
 export {
-  Trainer, NonFiniteLossError, formatLogLine, formatDuration,
+  Trainer, TrainingFailedError, NonFiniteLossError, ExplosionError, formatLogLine, formatDuration,
   type BatchSource, type LossFn, type IterationRecord, type TrainerHooks, type TrainerParts, type TrainResult,
 } from './train/trainer.js';
 export {

@@ -118,3 +118,11 @@ export function resolveTrainConfig(cmd: TrainCommand): Config {
 function flagSetsWorkDir(overrides: unknown[]): boolean {
   return overrides.some((o) => typeof o === 'object' && o !== null && 'workDir' in o);
 }
+
+/** Whether the command line (`--max-iter` or `--set solver.maxIter=N`) set solver.maxIter. */
+export function setsMaxIter(cmd: TrainCommand): boolean {
+  return cmd.overrides.some((o) => {
+    const solver = (o as { solver?: unknown } | null)?.solver;
+    return typeof solver === 'object' && solver !== null && 'maxIter' in solver;
+  });
+}

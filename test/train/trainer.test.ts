@@ -25,7 +25,7 @@ function solver(overrides: Partial<SolverConfig> = {}): SolverConfig {
 }
 
 function trainCfg(overrides: Partial<TrainConfig> = {}): TrainConfig {
-  return { logPeriod: 1, checkpointPeriod: 100, keepCheckpoints: 2, evalPeriod: 0, collapsePeriod: 0, ...overrides };
+  return { ...defaultConfig().train, logPeriod: 1, checkpointPeriod: 100, keepCheckpoints: 2, evalPeriod: 0, collapsePeriod: 0, ...overrides };
 }
 
 interface Run {
