@@ -104,7 +104,7 @@ export async function saveCheckpoint(
     rmSync(temp, { recursive: true, force: true });
     mkdirSync(temp);
   } catch (err) {
-    throw environmentError(err, dir) ?? err;
+    throw environmentError(err, dir, 'write') ?? err;
   }
   try {
     return await commitCheckpoint();
@@ -117,7 +117,7 @@ export async function saveCheckpoint(
     } catch {
       // a read-only remount cannot be cleaned either; the next start removes the leftovers (removeTemporaries)
     }
-    throw environmentError(err, join(dir, name)) ?? err;
+    throw environmentError(err, join(dir, name), 'write') ?? err;
   }
 
   async function commitCheckpoint(): Promise<string> {

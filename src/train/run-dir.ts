@@ -109,7 +109,7 @@ export function openRunDir(config: Config, options: RunOpenOptions): OpenRun {
     try {
       removed = removeTemporaries(checkpointsDir);
     } catch (err) {
-      throw environmentError(err, checkpointsDir) ?? err;
+      throw environmentError(err, checkpointsDir, 'clean') ?? err;
     }
     if (removed.length > 0) notes.push(`${checkpointsDir}: removed ${removed.length} unfinished checkpoint write(s) of an earlier attempt (${removed.join(', ')})`);
     const configPath = join(dir, 'config.json');

@@ -83,7 +83,7 @@ export function acquireRunLock(workDir: string, isAlive: (pid: number) => boolea
       unlinkSync(path);
     }
   } catch (err) {
-    throw environmentError(err, workDir) ?? err;
+    throw environmentError(err, workDir, 'write') ?? err;
   } finally {
     try {
       unlinkSync(mine);

@@ -47,12 +47,13 @@ export function describeCode(code: string): string {
   return CAUSES[code] ?? code;
 }
 
-/** System calls that read; any other failing call is reported as a write. */
+/** System calls that read; `open` is either; any other failing call is reported as a write. */
 const READ_CALLS = new Set(['read', 'scandir', 'stat', 'lstat', 'access', 'opendir']);
 
 /**
  * `cannot write PATH: no space left on device` as an EnvironmentError when `err` is an environment error, else
- * null. `path` defaults to the error's own path; `action` (the verb) to `read` or `write` by the failing call.
+ * null. `path` defaults to the error's own path; `action` (the verb) to `open`, `read` or `write` by the failing
+ * call.
  */
 export function environmentError(err: unknown, path?: string, action?: string): EnvironmentError | null {
   if (err instanceof EnvironmentError) return err;
@@ -60,6 +61,6 @@ export function environmentError(err: unknown, path?: string, action?: string): 
   if (!isEnvironmentCode(code)) return null;
   const e = err as NodeJS.ErrnoException;
   const where = path ?? e.path ?? '(unknown path)';
-  const verb = action ?? (READ_CALLS.has(e.syscall ?? '') ? 'read' : 'write');
+  const verb = action ?? (e.syscall === 'open' ? 'open' : READ_CALLS.has(e.syscall ?? '') ? 'read' : 'write');
   return new EnvironmentError(`cannot ${verb} ${where}: ${describeCode(code)}`, code, where);
 }
