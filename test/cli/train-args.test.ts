@@ -72,6 +72,20 @@ describe('train-det arguments', () => {
     expect(setsMaxIter(parseTrainArgs(['--set', 'solver.steps=[300]']))).toBe(false);
   });
 
+  it('--resume / --eval-only without CONFIG run the work dir\'s config.json, with the flags on top', () => {
+    const workDir = mkdtempSync(join(tmpdir(), 'psdet-cli-'));
+    const made = resolveTrainConfig(parseTrainArgs(['--norm', 'psbn', '--batch-size', '2', '--max-iter', '40', '--work-dir', workDir]));
+    writeFileSync(join(workDir, 'config.json'), JSON.stringify(made));
+    const resumed = resolveTrainConfig(parseTrainArgs(['--resume', '--work-dir', workDir]));
+    expect([resumed.model.norm, resumed.solver.batchSize, resumed.solver.maxIter, resumed.workDir]).toEqual(['psbn', 2, 40, workDir]);
+    expect(resolveTrainConfig(parseTrainArgs(['--resume', '--work-dir', workDir, '--max-iter', '80'])).solver.maxIter).toBe(80);
+    expect(resolveTrainConfig(parseTrainArgs(['--eval-only', '--work-dir', workDir])).model.norm).toBe('psbn');
+    // a CONFIG named on the command line is what runs (the resume check then compares it with the saved run)
+    expect(resolveTrainConfig(parseTrainArgs([DEFAULT_CONFIG, '--resume', '--work-dir', workDir])).model.norm).toBe('bn');
+    // a fresh run never reads it
+    expect(resolveTrainConfig(parseTrainArgs(['--work-dir', workDir])).model.norm).toBe('bn');
+  });
+
   it('rejects out-of-range flags and --set values with one line naming the field', () => {
     expect(() => resolveTrainConfig(parseTrainArgs(['--lr', '-1']))).toThrow('command line: field "solver.baseLr" must be positive, got -1');
     expect(() => resolveTrainConfig(parseTrainArgs(['--set', 'input.flipProbability=2']))).toThrow('field "input.flipProbability" must be in [0, 1], got 2');

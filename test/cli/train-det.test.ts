@@ -3,6 +3,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { DEFAULT_CONFIG } from '../../src/cli/train-args.js';
 import { ROOT } from '../helpers.js';
 import { FAULTS_PRELOAD, faultEnv, mountTmpfs, type FsFault, type Mount } from '../train/faults.js';
 
@@ -123,7 +124,7 @@ describe('train-det (child process)', () => {
     expect(readFileSync(join(workDir, 'log.txt'), 'utf8')).not.toContain('norm: bn');
   });
 
-  it("a finished run's dir: a fresh run is refused, --resume refuses a changed model or schedule and keeps the saved length unless --max-iter extends it", async () => {
+  it("a finished run's dir: a fresh run is refused; --resume continues its config.json, refuses a changed model or schedule and keeps the saved length unless --max-iter extends it", async () => {
     const workDir = mkdtempSync(join(tmpdir(), 'psdet-cli-'));
     const done = trainDet([...SMALL, '--norm', 'psbn', '--work-dir', workDir, '--max-iter', '2']);
     expect(await done.code).toBe(0);
@@ -134,19 +135,20 @@ describe('train-det (child process)', () => {
       `train-det: work dir ${workDir} already holds a run (checkpoints up to model_0000002): continue it with --resume, or pass another --work-dir for a new run\n`,
     );
 
-    const changed = trainDet([...SMALL, '--norm', 'bn', '--batch-size', '4', '--work-dir', workDir, '--resume']);
+    // without CONFIG, --resume runs the work dir's config.json: only what the flags change is compared
+    const changed = trainDet(['--work-dir', workDir, '--resume', '--norm', 'bn', '--batch-size', '4', '--no-progress']);
     expect(await changed.code).toBe(2);
     expect(changed.stderr().split('\n')).toHaveLength(2); // one line and its newline
     expect(changed.stderr()).toContain('(iteration 2) was trained with other settings: model.norm "psbn" -> "bn", solver.batchSize 2 -> 4;');
     expect((JSON.parse(readFileSync(join(workDir, 'config.json'), 'utf8')) as { model: { norm: string } }).model.norm).toBe('psbn');
 
-    // the default config says maxIter 400; the run was made with --max-iter 2 and stays at 2
-    const kept = trainDet([...SMALL, '--norm', 'psbn', '--work-dir', workDir, '--resume']);
+    // named explicitly, the default config says maxIter 400; the run was made with --max-iter 2 and stays at 2
+    const kept = trainDet([DEFAULT_CONFIG, ...SMALL, '--norm', 'psbn', '--work-dir', workDir, '--resume']);
     expect(await kept.code).toBe(0);
     expect(kept.stdout()).toContain('solver.maxIter stays 2 as saved (the config says 400; --max-iter N or --set solver.maxIter=N changes it)');
     expect(kept.stdout()).not.toContain('iter 3/');
 
-    const extended = trainDet([...SMALL, '--norm', 'psbn', '--work-dir', workDir, '--resume', '--max-iter', '3']);
+    const extended = trainDet(['--work-dir', workDir, '--resume', '--max-iter', '3', '--no-progress']);
     expect(await extended.code).toBe(0);
     expect(extended.stdout()).toContain('solver.maxIter 2 -> 3 (set on the command line)');
     expect(extended.stdout()).toContain('iter 3/3');
