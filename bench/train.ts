@@ -67,7 +67,7 @@ async function measure(name: string, config: Config, iters: number, peerVariant:
     lossFn: (batch, images) => model.computeLosses(images as tf.Tensor4D, batch.samples),
     rng: new Rng(0),
     solver: { ...config.solver, maxIter: iters + 1 },
-    train: { logPeriod: 1, checkpointPeriod: 0, keepCheckpoints: 1, evalPeriod: 0, collapsePeriod: 0 },
+    train: { ...config.train, logPeriod: 1, checkpointPeriod: 0, keepCheckpoints: 1, evalPeriod: 0, collapsePeriod: 0, explosionFactor: 0 },
     workDir,
     hooks: {
       log: (_line, r) => records.push(r),

@@ -1,7 +1,7 @@
 // psdet public API: re-exports only.
 export * from './config/types.js';
 export { defaultConfig } from './config/defaults.js';
-export { resolveConfig, parseAssignments, mergeOverrides } from './config/resolve.js';
+export { resolveConfig, parseAssignments, mergeOverrides, configWarnings } from './config/resolve.js';
 export {
   selectBackend,
   describeBackend,
@@ -25,6 +25,7 @@ export { STAGES } from './analysis/probe.js';
 export type { Sample, Batch } from './data/types.js';
 export { Rng, type RngState } from './util/rng.js';
 export { InputError } from './util/errors.js';
+export { EnvironmentError } from './util/env-errors.js';
 export { CocoDataset, cocoSplitPaths, type ImageRecord, type Category, type ImageAnnotations, type DatasetStats, type CocoLoadOptions } from './data/coco.js';
 export { decodeImage, resizedSize, transformBoxes, padTo, type DecodeRequest, type DecodedImage } from './data/transforms.js';
 export { DataLoader, BatchPlanner, loadSample, assembleSample, loaderOptionsFromConfig, type LoaderOptions, type LoaderState, type BadImageWarning, type SampleOptions, type PlannedBatch } from './data/loader.js';
@@ -140,7 +141,7 @@ export { exportDeployModel } from './export/export.js';
 export { Optimizer, paramGroups, globalNorm, clipGradients, type OptimizerSettings, type OptimizerState, type ParamGroup, type GradMap } from './train/optimizer.js';
 export { learningRate, scaledBaseLr, warmupMultiplier, type ScheduleSettings } from './train/schedule.js';
 export {
-  Trainer, NonFiniteLossError, formatLogLine, formatDuration,
+  Trainer, TrainingFailedError, NonFiniteLossError, ExplosionError, formatLogLine, formatDuration,
   type BatchSource, type LossFn, type IterationRecord, type TrainerHooks, type TrainerParts, type TrainResult,
 } from './train/trainer.js';
 export {
@@ -149,3 +150,7 @@ export {
 } from './train/checkpoint.js';
 export { evaluateDetector, toOriginalPixels, type Detector as SplitDetector, type EvaluationResult, type EvaluateOptions } from './train/evaluate.js';
 export { runTraining, type JobOptions, type JobReporter, type JobResult } from './train/job.js';
+export { openRunDir, ensureWorkDir, type OpenRun, type RunOpenOptions } from './train/run-dir.js';
+export { acquireRunLock, LOCK_FILE, type RunLock, type LockOwner } from './train/run-lock.js';
+export { ExplosionGuard, type Explosion, type GuardState } from './train/explosion-guard.js';
+export { planResume, changedFields, type FieldChange, type ResumePlan } from './config/resume.js';

@@ -26,7 +26,7 @@ import { buildRetinaNet } from '../model/build.js';
 import type { RetinaNet } from '../model/retinanet.js';
 import { latestCheckpoint, loadModelWeights, resolveResume } from '../train/checkpoint.js';
 import { runTraining, type JobReporter } from '../train/job.js';
-import { NonFiniteLossError } from '../train/trainer.js';
+import { TrainingFailedError } from '../train/trainer.js';
 import { InputError } from '../util/errors.js';
 import { Rng } from '../util/rng.js';
 import { readSafetensors } from '../weights/safetensors.js';
@@ -126,7 +126,7 @@ async function main(argv: string[]): Promise<number> {
       return { mAP: result.mAP };
     } catch (err) {
       // A large learning rate may diverge: that is a result of the study, not a reason to stop it.
-      if (err instanceof NonFiniteLossError) return { mAP: null, failure: err.message.split('\n')[0]! };
+      if (err instanceof TrainingFailedError) return { mAP: null, failure: err.message.split('\n')[0]! };
       throw err;
     }
   };

@@ -1,8 +1,9 @@
 import { Command, CommanderError, Option } from 'commander';
 import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { defaultConfig } from '../config/defaults.js';
-import { parseAssignments, readConfigFile, resolveConfig } from '../config/resolve.js';
+import { mergeOverrides, parseAssignments, readConfigFile, resolveConfig } from '../config/resolve.js';
 import type { Config } from '../config/types.js';
 import { InputError } from '../util/errors.js';
 
@@ -12,6 +13,8 @@ export const DEFAULT_CONFIG = fileURLToPath(new URL('../../models/retinanet_r18_
 /** What `train-det` was asked to do, before the config is resolved. */
 export interface TrainCommand {
   configPath: string;
+  /** Whether CONFIG was named (else configPath is DEFAULT_CONFIG). */
+  configGiven: boolean;
   /** Flag overrides in precedence order (named flags, then each --set). */
   overrides: unknown[];
   /** null = fresh start; 'auto' = newest checkpoint of the work dir; else a checkpoint path. */
@@ -99,12 +102,14 @@ export function parseTrainArgs(args: readonly string[]): TrainCommand {
   if (Object.keys(data).length > 0) named.data = data;
   const overrides: unknown[] = [named, ...(o.set ?? []).map((a) => parseAssignments([a]))];
   const resume = o.resume === undefined ? null : o.resume === true ? 'auto' : String(o.resume);
-  return { configPath, overrides, resume, evalOnly: o.evalOnly === true, progress: o.progress };
+  return { configPath, configGiven: program.args[0] !== undefined, overrides, resume, evalOnly: o.evalOnly === true, progress: o.progress };
 }
 
 /**
  * defaults <- CONFIG <- flags. When neither the file nor a flag names a work dir, it is `work_dirs/<name>-<norm>`,
- * so runs with different norms never resume each other's checkpoints.
+ * so runs with different norms never resume each other's checkpoints. A `--resume` or `--eval-only` without CONFIG
+ * runs the work dir's own `config.json` instead (defaults <- config.json <- flags): `train-det --resume --work-dir X`
+ * continues X as it was made, and only what the flags change is checked against it.
  */
 export function resolveTrainConfig(cmd: TrainCommand): Config {
   const config = resolveConfig(cmd.configPath, cmd.overrides);
@@ -112,9 +117,23 @@ export function resolveTrainConfig(cmd: TrainCommand): Config {
   if (!fileSetsWorkDir && config.workDir === defaultConfig().workDir && !flagSetsWorkDir(cmd.overrides)) {
     config.workDir = `work_dirs/${config.name}-${config.model.norm}`;
   }
+  const savedPath = join(config.workDir, 'config.json');
+  if ((cmd.resume !== null || cmd.evalOnly) && !cmd.configGiven && existsSync(savedPath)) {
+    const saved = mergeOverrides(defaultConfig(), readConfigFile(savedPath), savedPath);
+    for (const overrides of cmd.overrides) mergeOverrides(saved, overrides, 'command line');
+    return { ...saved, workDir: config.workDir };
+  }
   return config;
 }
 
 function flagSetsWorkDir(overrides: unknown[]): boolean {
   return overrides.some((o) => typeof o === 'object' && o !== null && 'workDir' in o);
+}
+
+/** Whether the command line (`--max-iter` or `--set solver.maxIter=N`) set solver.maxIter. */
+export function setsMaxIter(cmd: TrainCommand): boolean {
+  return cmd.overrides.some((o) => {
+    const solver = (o as { solver?: unknown } | null)?.solver;
+    return typeof solver === 'object' && solver !== null && 'maxIter' in solver;
+  });
 }

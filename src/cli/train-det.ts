@@ -1,16 +1,23 @@
 #!/usr/bin/env node
-import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { appendFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { CommanderError } from 'commander';
 import type { BackendInfo } from '../backend/index.js';
+import { configWarnings } from '../config/resolve.js';
 import type { Config } from '../config/types.js';
 import type { JobReporter } from '../train/job.js';
+import { TrainingFailedError } from '../train/failure.js';
+import type { OpenRun } from '../train/run-dir.js';
 import { InputError } from '../util/errors.js';
-import { parseTrainArgs, resolveTrainConfig } from './train-args.js';
+import { userErrorLine } from './exit.js';
+import { parseTrainArgs, resolveTrainConfig, setsMaxIter } from './train-args.js';
 import { ProgressBar } from './progress.js';
 
-/** Exit codes: 0 done, 1 training failed (non-finite loss, crash), 2 bad input, 130 stopped by SIGINT / SIGTERM. */
+/**
+ * Exit codes: 0 done, 1 training failed (non-finite or exploding loss, a crash), 2 bad input or environment (a full
+ * disk, a read-only or busy work dir), 130 stopped by SIGINT / SIGTERM.
+ */
 const EXIT = { ok: 0, failed: 1, input: 2, interrupted: 130 } as const;
 
 /** The environment block printed at start and written to log.txt. */
@@ -32,6 +39,22 @@ function environmentLines(config: Config, backend: BackendInfo, tfVersion: strin
   ];
 }
 
+/** Writes a user-fixable error as one line (and into log.txt when there is one); returns its exit code. */
+function failLine(err: unknown, logPath: string | null): number | null {
+  const line = userErrorLine(err);
+  const message = line ?? (err instanceof TrainingFailedError ? err.message : null);
+  if (message === null) return null;
+  process.stderr.write(`train-det: ${message}\n`);
+  if (logPath !== null) {
+    try {
+      appendFileSync(logPath, `error: ${message}\n`);
+    } catch {
+      // the disk that failed may not take the log line either
+    }
+  }
+  return line !== null ? EXIT.input : EXIT.failed;
+}
+
 /** Runs `train-det` with `args` (without node and script) and returns the exit code. */
 async function main(args: readonly string[]): Promise<number> {
   let config: Config;
@@ -44,14 +67,19 @@ async function main(args: readonly string[]): Promise<number> {
       process.stdout.write(err.exitCode === 0 ? '' : `${err.message}\n`);
       return err.exitCode === 0 ? EXIT.ok : EXIT.input;
     }
-    if (err instanceof InputError) {
-      process.stderr.write(`train-det: ${err.message}\n`);
-      return EXIT.input;
-    }
-    throw err;
+    return failLine(err, null) ?? Promise.reject(err);
   }
 
-  mkdirSync(config.workDir, { recursive: true });
+  // The work dir is this process's alone from here (train.lock) until it exits.
+  let run: OpenRun;
+  try {
+    const { openRunDir } = await import('../train/run-dir.js');
+    run = openRunDir(config, { resume: cmd.resume, evalOnly: cmd.evalOnly, maxIterGiven: setsMaxIter(cmd) });
+  } catch (err) {
+    return failLine(err, null) ?? Promise.reject(err);
+  }
+  process.on('exit', () => run.lock.release());
+  config = run.config;
   const logPath = join(config.workDir, 'log.txt');
   const bar = cmd.progress && process.stderr.isTTY ? new ProgressBar(process.stderr) : null;
   const info = (line: string): void => {
@@ -61,6 +89,20 @@ async function main(args: readonly string[]): Promise<number> {
   };
 
   let stopSignal: NodeJS.Signals | null = null;
+  let trainer: { requestStop(): void } | null = null;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (stopSignal !== null || trainer === null) {
+      // a second signal, or one before training started: stop now, keeping the last checkpoint on disk
+      process.stderr.write(`\ntrain-det: ${signal}${stopSignal !== null ? ' again' : ''}, exiting without a checkpoint\n`);
+      process.exit(EXIT.interrupted);
+    }
+    stopSignal = signal;
+    info(`${signal}: finishing the current step and writing a checkpoint (send it again to quit at once)`);
+    trainer.requestStop();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
   let progressStart: { at: number; done: number } | null = null;
   const reporter: JobReporter = {
     info,
@@ -72,40 +114,30 @@ async function main(args: readonly string[]): Promise<number> {
       const rate = done > progressStart.done ? (now - progressStart.at) / 1000 / (done - progressStart.done) : null;
       bar.update(done, total, rate === null ? null : rate * (total - done));
     },
-    trainerReady: (trainer) => {
-      const onSignal = (signal: NodeJS.Signals): void => {
-        if (stopSignal !== null) {
-          // a second signal: stop now, keeping the last checkpoint on disk
-          process.stderr.write(`\ntrain-det: ${signal} again, exiting without a checkpoint\n`);
-          process.exit(EXIT.interrupted);
-        }
-        stopSignal = signal;
-        info(`${signal}: finishing the current step and writing a checkpoint (send it again to quit at once)`);
-        trainer.requestStop();
-      };
-      process.on('SIGINT', onSignal);
-      process.on('SIGTERM', onSignal);
-    },
+    trainerReady: (t) => (trainer = t),
   };
 
-  // The heavy modules (tfjs, sharp, the model) load only after the arguments are known to be good.
-  const [tf, { selectBackend }, { runTraining }, { NonFiniteLossError }] = await Promise.all([
-    import('@tensorflow/tfjs-core'),
-    import('../backend/index.js'),
-    import('../train/job.js'),
-    import('../train/trainer.js'),
-  ]);
   try {
+    // The heavy modules (tfjs, sharp, the model) load only after the arguments are known to be good.
+    const [tf, { selectBackend }, { runTraining }] = await Promise.all([
+      import('@tensorflow/tfjs-core'),
+      import('../backend/index.js'),
+      import('../train/job.js'),
+    ]);
     let backend: BackendInfo;
     try {
       backend = await selectBackend(config.backend);
     } catch (err) {
       throw new InputError(`--backend ${config.backend}: ${(err as Error).message}`);
     }
-    writeFileSync(join(config.workDir, 'config.json'), `${JSON.stringify(config, null, 2)}\n`);
+    const configPath = join(config.workDir, 'config.json');
+    // --eval-only leaves the run's record alone; a training run writes what it runs with
+    if (!cmd.evalOnly || run.savedConfig === null) writeFileSync(configPath, `${JSON.stringify(config, null, 2)}\n`);
     for (const line of environmentLines(config, backend, tf.version_core, args)) info(line);
-    info(`resolved config written to ${join(config.workDir, 'config.json')}`);
-    const result = await runTraining(config, { resume: cmd.resume, evalOnly: cmd.evalOnly, reporter, backend });
+    for (const line of run.notes) info(line);
+    for (const line of configWarnings(config)) info(`warning: ${line}`);
+    info(`resolved config written to ${configPath}`);
+    const result = await runTraining(config, { resume: run.checkpoint, evalOnly: cmd.evalOnly, reporter, backend });
     bar?.clear();
     if (result.stopped) {
       info(`stopped at iteration ${result.iteration}; checkpoint ${result.lastCheckpoint ?? '(none)'}; continue with --resume`);
@@ -114,17 +146,7 @@ async function main(args: readonly string[]): Promise<number> {
     return EXIT.ok;
   } catch (err) {
     bar?.clear();
-    if (err instanceof InputError) {
-      process.stderr.write(`train-det: ${err.message}\n`);
-      appendFileSync(logPath, `error: ${err.message}\n`);
-      return EXIT.input;
-    }
-    if (err instanceof NonFiniteLossError) {
-      process.stderr.write(`train-det: ${err.message}\n`);
-      appendFileSync(logPath, `error: ${err.message}\n`);
-      return EXIT.failed;
-    }
-    throw err;
+    return failLine(err, logPath) ?? Promise.reject(err);
   }
 }
 

@@ -90,6 +90,8 @@ export function defaultConfig(): Config {
       keepCheckpoints: 3,
       evalPeriod: 0,
       collapsePeriod: 500,
+      explosionFactor: 100,
+      explosionWarmupIters: 50,
     },
     collapse: {
       probeImages: 8,

@@ -79,22 +79,94 @@ export function validate(config: Config, source: string): void {
       throw new InputError(`${source}: field "${path}" must be one of ${allowed.join(', ')}, got ${JSON.stringify(value)}`);
     }
   }
-  const m = config.model;
+  const { model: m, input, data, solver: o, train: t, collapse: c } = config;
+  const int = (x: number, min: number): boolean => Number.isInteger(x) && x >= min;
+  const within = (x: number, lo: number, hi: number): boolean => x >= lo && x <= hi;
+  const all = (xs: readonly number[], ok: (x: number) => boolean): boolean => xs.every(ok);
   const rules: [boolean, string, string][] = [
+    [Number.isInteger(config.seed), 'seed', 'an integer'],
     [DEPTHS.includes(m.depth), 'model.depth', `one of ${DEPTHS.join(', ')}`],
     [m.widthMultiplier > 0, 'model.widthMultiplier', 'positive'],
-    [Number.isInteger(m.frozenStages) && m.frozenStages >= 0 && m.frozenStages <= 5, 'model.frozenStages', 'an integer 0..5'],
-    [Number.isInteger(m.numClasses) && m.numClasses > 0, 'model.numClasses', 'a positive integer'],
+    [int(m.frozenStages, 0) && m.frozenStages <= 5, 'model.frozenStages', 'an integer 0..5'],
+    [m.bnEpsilon > 0, 'model.bnEpsilon', 'positive'],
+    [within(m.bnMomentum, 0, 1), 'model.bnMomentum', 'in [0, 1]'],
+    [int(m.fpnChannels, 1), 'model.fpnChannels', 'a positive integer'],
+    [int(m.headDepth, 0), 'model.headDepth', 'an integer >= 0'],
+    [int(m.headChannels, 1), 'model.headChannels', 'a positive integer'],
+    [int(m.numClasses, 1), 'model.numClasses', 'a positive integer'],
     [m.anchorSizes.length === 5, 'model.anchorSizes', 'five sizes, one per level P3..P7'],
+    [all(m.anchorSizes, (x) => x > 0), 'model.anchorSizes', 'positive'],
+    [m.anchorScales.length > 0 && all(m.anchorScales, (x) => x > 0), 'model.anchorScales', 'a non-empty list of positive numbers'],
+    [m.aspectRatios.length > 0 && all(m.aspectRatios, (x) => x > 0), 'model.aspectRatios', 'a non-empty list of positive numbers'],
+    [within(m.matcherHighThreshold, 0, 1), 'model.matcherHighThreshold', 'in [0, 1]'],
+    [within(m.matcherLowThreshold, 0, 1), 'model.matcherLowThreshold', 'in [0, 1]'],
     [m.matcherLowThreshold <= m.matcherHighThreshold, 'model.matcherLowThreshold', 'at most matcherHighThreshold'],
-    [config.solver.batchSize >= 1 && Number.isInteger(config.solver.batchSize), 'solver.batchSize', 'a positive integer'],
-    [config.solver.maxIter >= 1, 'solver.maxIter', 'at least 1'],
-    [config.input.trainMinSizes.length > 0, 'input.trainMinSizes', 'a non-empty list'],
-    [config.input.sizeDivisor >= 1, 'input.sizeDivisor', 'at least 1'],
+    [m.boxCoderWeights.length === 4 && all(m.boxCoderWeights, (x) => x > 0), 'model.boxCoderWeights', 'four positive numbers'],
+    [m.smoothL1Beta >= 0, 'model.smoothL1Beta', 'at least 0'],
+    [m.focalAlpha <= 1, 'model.focalAlpha', 'at most 1 (negative = no weighting)'],
+    [m.focalGamma >= 0, 'model.focalGamma', 'at least 0'],
+    [m.priorProbability > 0 && m.priorProbability < 1, 'model.priorProbability', 'in (0, 1)'],
+    [within(m.scoreThreshold, 0, 1), 'model.scoreThreshold', 'in [0, 1]'],
+    [int(m.topkCandidates, 1), 'model.topkCandidates', 'a positive integer'],
+    [within(m.nmsThreshold, 0, 1), 'model.nmsThreshold', 'in [0, 1]'],
+    [int(m.detectionsPerImage, 1), 'model.detectionsPerImage', 'a positive integer'],
+    [input.trainMinSizes.length > 0, 'input.trainMinSizes', 'a non-empty list'],
+    [all(input.trainMinSizes, (x) => int(x, 1)), 'input.trainMinSizes', 'positive integers'],
+    [int(input.testMinSize, 1), 'input.testMinSize', 'a positive integer'],
+    [int(input.maxSize, 1), 'input.maxSize', 'a positive integer'],
+    [int(input.sizeDivisor, 1), 'input.sizeDivisor', 'an integer >= 1'],
+    [within(input.flipProbability, 0, 1), 'input.flipProbability', 'in [0, 1]'],
+    [input.pixelMean.length === 3, 'input.pixelMean', 'three numbers (R, G, B)'],
+    [input.pixelStd.length === 3 && all(input.pixelStd, (x) => x > 0), 'input.pixelStd', 'three positive numbers (R, G, B)'],
+    [int(data.trainLimit, 0), 'data.trainLimit', 'an integer >= 0 (0 = all)'],
+    [int(data.valLimit, 0), 'data.valLimit', 'an integer >= 0 (0 = all)'],
+    [int(data.prefetch, 0), 'data.prefetch', 'an integer >= 0'],
+    [int(data.workers, 0), 'data.workers', 'an integer >= 0 (0 = decode on the main thread)'],
+    [o.baseLr > 0, 'solver.baseLr', 'positive'],
+    [o.momentum >= 0 && o.momentum < 1, 'solver.momentum', 'in [0, 1)'],
+    [o.weightDecay >= 0, 'solver.weightDecay', 'at least 0'],
+    [o.weightDecayNorm >= 0, 'solver.weightDecayNorm', 'at least 0'],
+    [o.weightDecayBias >= 0, 'solver.weightDecayBias', 'at least 0'],
+    [o.adamBetas.length === 2 && all(o.adamBetas, (x) => x >= 0 && x < 1), 'solver.adamBetas', 'two numbers in [0, 1)'],
+    [o.adamEpsilon > 0, 'solver.adamEpsilon', 'positive'],
+    [o.clipGradNorm >= 0, 'solver.clipGradNorm', 'at least 0 (0 = off)'],
+    [int(o.batchSize, 1), 'solver.batchSize', 'a positive integer'],
+    [int(o.referenceBatchSize, 1), 'solver.referenceBatchSize', 'a positive integer'],
+    [int(o.maxIter, 1), 'solver.maxIter', 'an integer >= 1'],
+    [all(o.steps, (x) => int(x, 1)) && o.steps.every((x, i) => i === 0 || x > o.steps[i - 1]!), 'solver.steps', 'increasing positive integers'],
+    [o.gamma > 0, 'solver.gamma', 'positive'],
+    [int(o.warmupIters, 0), 'solver.warmupIters', 'an integer >= 0'],
+    [within(o.warmupFactor, 0, 1), 'solver.warmupFactor', 'in [0, 1]'],
+    [int(t.logPeriod, 1), 'train.logPeriod', 'an integer >= 1'],
+    [int(t.checkpointPeriod, 0), 'train.checkpointPeriod', 'an integer >= 0 (0 = only at the end)'],
+    [int(t.keepCheckpoints, 1), 'train.keepCheckpoints', 'an integer >= 1'],
+    [int(t.evalPeriod, 0), 'train.evalPeriod', 'an integer >= 0 (0 = only at the end)'],
+    [int(t.collapsePeriod, 0), 'train.collapsePeriod', 'an integer >= 0 (0 = only at the end)'],
+    [t.explosionFactor === 0 || t.explosionFactor > 1, 'train.explosionFactor', '0 (off) or above 1'],
+    [int(t.explosionWarmupIters, 1), 'train.explosionWarmupIters', 'an integer >= 1'],
+    [int(c.probeImages, 1), 'collapse.probeImages', 'a positive integer'],
+    [c.gammaThreshold >= 0, 'collapse.gammaThreshold', 'at least 0'],
   ];
   for (const [ok, path, expected] of rules) {
     if (!ok) throw new InputError(`${source}: field "${path}" must be ${expected}, got ${JSON.stringify(get(path))}`);
   }
+}
+
+/**
+ * Settings that are valid but almost certainly not meant, one line each (the CLI prints them as warnings): a
+ * warm-up longer than the run, a step of the schedule the run never reaches.
+ */
+export function configWarnings(config: Config): string[] {
+  const { maxIter, warmupIters, steps, schedule } = config.solver;
+  const out: string[] = [];
+  if (warmupIters > maxIter) {
+    out.push(`solver.warmupIters ${warmupIters} exceeds solver.maxIter ${maxIter}: the whole run stays in the linear warm-up`);
+  }
+  const unreached = schedule === 'multistep' ? steps.filter((s) => s >= maxIter) : [];
+  if (unreached.length > 0) {
+    out.push(`solver.steps [${unreached.join(', ')}] at or past solver.maxIter ${maxIter}: the learning rate never drops there`);
+  }
+  return out;
 }
 
 /** Reads a config file (models/*.json) as overrides, with errors naming the file. */

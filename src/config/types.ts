@@ -125,6 +125,13 @@ export interface TrainConfig {
   evalPeriod: number;
   /** Collapsed-filter statistics every N iterations; 0 = only at the end. */
   collapsePeriod: number;
+  /**
+   * Explosion guard: stop before the update when the loss or the gradient norm exceeds this many times its running
+   * median (over the last 100 iterations); 0 = off. Keeps a diverging run from overwriting its good checkpoints.
+   */
+  explosionFactor: number;
+  /** Iterations seen before the explosion guard is armed. */
+  explosionWarmupIters: number;
 }
 
 export interface CollapseConfig {

@@ -2,6 +2,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, s
 import { basename, join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import type { Module } from '../model/module.js';
+import { environmentError } from '../util/env-errors.js';
 import { InputError } from '../util/errors.js';
 import type { RngState } from '../util/rng.js';
 import type { Optimizer, OptimizerState } from './optimizer.js';
@@ -78,6 +79,8 @@ export function loadModelWeights(checkpointDir: string, model: Module): void {
 export interface SaveOptions {
   /** Called after every file is written and before the rename (tests use it to simulate a crash). */
   beforeCommit?: () => void;
+  /** Writes and flushes one file (tests hand in one that fails like a full disk). */
+  writeFile?: (path: string, data: Uint8Array | string) => void;
 }
 
 /**
@@ -92,31 +95,63 @@ export async function saveCheckpoint(
   keep: number,
   options: SaveOptions = {},
 ): Promise<string> {
-  mkdirSync(dir, { recursive: true });
+  const write = options.writeFile ?? writeFileDurable;
   const name = checkpointName(state.iteration);
   const temp = join(dir, `.tmp-${name}-${process.pid}`);
-  rmSync(temp, { recursive: true, force: true });
-  mkdirSync(temp);
-  const optState = optimizer.state();
-  writeFileDurable(join(temp, 'model.safetensors'), await encodeTensors(moduleTensors(model), { format: CHECKPOINT_FORMAT }));
-  writeFileDurable(join(temp, 'optimizer.safetensors'), await encodeTensors(optState.tensors, { format: CHECKPOINT_FORMAT }));
-  const stateFile: StateFile = {
-    format: CHECKPOINT_FORMAT,
-    ...state,
-    optimizer: { kind: optState.kind, steps: optState.steps },
-  };
-  writeFileDurable(join(temp, 'state.json'), `${JSON.stringify(stateFile, null, 2)}\n`);
-  fsyncDir(temp);
-  options.beforeCommit?.();
-  const final = join(dir, name);
-  if (existsSync(final)) rmSync(final, { recursive: true, force: true });
-  renameSync(temp, final);
   const pointerTemp = join(dir, `.tmp-last-${process.pid}`);
-  writeFileDurable(pointerTemp, `${name}\n`);
-  renameSync(pointerTemp, join(dir, 'last'));
-  fsyncDir(dir);
-  pruneCheckpoints(dir, keep, name);
-  return final;
+  try {
+    mkdirSync(dir, { recursive: true });
+    rmSync(temp, { recursive: true, force: true });
+    mkdirSync(temp);
+  } catch (err) {
+    throw environmentError(err, dir, 'write') ?? err;
+  }
+  try {
+    return await commitCheckpoint();
+  } catch (err) {
+    // A failed write (a full disk, a read-only remount) leaves no partial files: the previous checkpoint and
+    // `last` were never touched.
+    try {
+      rmSync(temp, { recursive: true, force: true });
+      rmSync(pointerTemp, { force: true });
+    } catch {
+      // a read-only remount cannot be cleaned either; the next start removes the leftovers (removeTemporaries)
+    }
+    throw environmentError(err, join(dir, name), 'write') ?? err;
+  }
+
+  async function commitCheckpoint(): Promise<string> {
+    const optState = optimizer.state();
+    write(join(temp, 'model.safetensors'), await encodeTensors(moduleTensors(model), { format: CHECKPOINT_FORMAT }));
+    write(join(temp, 'optimizer.safetensors'), await encodeTensors(optState.tensors, { format: CHECKPOINT_FORMAT }));
+    const stateFile: StateFile = {
+      format: CHECKPOINT_FORMAT,
+      ...state,
+      optimizer: { kind: optState.kind, steps: optState.steps },
+    };
+    write(join(temp, 'state.json'), `${JSON.stringify(stateFile, null, 2)}\n`);
+    fsyncDir(temp);
+    options.beforeCommit?.();
+    const final = join(dir, name);
+    if (existsSync(final)) rmSync(final, { recursive: true, force: true });
+    renameSync(temp, final);
+    write(pointerTemp, `${name}\n`);
+    renameSync(pointerTemp, join(dir, 'last'));
+    fsyncDir(dir);
+    pruneCheckpoints(dir, keep, name);
+    return final;
+  }
+}
+
+/**
+ * Removes what interrupted writes left in a checkpoints directory (`.tmp-*` of a process killed mid-write) and
+ * returns their names. Only safe while no other process writes there (the run lock, src/train/run-lock.ts).
+ */
+export function removeTemporaries(dir: string): string[] {
+  if (!existsSync(dir)) return [];
+  const stale = readdirSync(dir).filter((name) => name.startsWith('.tmp-'));
+  for (const name of stale) rmSync(join(dir, name), { recursive: true, force: true });
+  return stale;
 }
 
 /** Complete checkpoints in `dir`, oldest first. Temporary directories of interrupted writes are ignored. */

@@ -3,10 +3,15 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import type { SolverConfig, TrainConfig } from '../config/types.js';
 import type { Module } from '../model/module.js';
+import { EnvironmentError } from '../util/env-errors.js';
 import type { Rng } from '../util/rng.js';
 import { checkpointLabel, latestCheckpoint, loadCheckpoint, saveCheckpoint, type TrainingState } from './checkpoint.js';
+import { ExplosionGuard, type Explosion } from './explosion-guard.js';
+import { TrainingFailedError } from './failure.js';
 import { clipGradients, globalNorm, type Optimizer } from './optimizer.js';
 import { learningRate } from './schedule.js';
+
+export { TrainingFailedError } from './failure.js';
 
 /** An endless, seeded source of batches whose position can be saved and restored (the data loader). */
 export interface BatchSource<B> {
@@ -88,19 +93,43 @@ export interface TrainResult {
   finalEval: Record<string, number> | null;
 }
 
-/** A non-finite loss: training stops without writing a checkpoint, so the last good one stays `last`. */
-export class NonFiniteLossError extends Error {
+/**
+ * A non-finite loss term or gradient norm. The message names which (`loss` when a loss term is non-finite,
+ * `gradient norm` when only the norm is), the 1-based iteration and every value.
+ */
+export class NonFiniteLossError extends TrainingFailedError {
   constructor(
-    readonly iteration: number,
+    iteration: number,
     readonly terms: Record<string, number>,
-    readonly lastCheckpoint: string | null,
+    lastCheckpoint: string | null,
   ) {
+    const { grad_norm: gradNorm, ...losses } = terms;
+    const lossFinite = Object.values(losses).every(Number.isFinite);
     const values = Object.entries(terms)
       .map(([k, v]) => `${k}=${v}`)
       .join(', ');
-    const kept = lastCheckpoint === null ? 'no checkpoint written yet' : `last good checkpoint: ${lastCheckpoint}`;
-    super(`non-finite loss at iteration ${iteration} (${values}); training stopped, ${kept}`);
+    super(`non-finite ${lossFinite && gradNorm !== undefined ? 'gradient norm' : 'loss'} at iteration ${iteration} (${values})`, iteration, lastCheckpoint);
     this.name = 'NonFiniteLossError';
+  }
+}
+
+/** A finite loss or gradient norm far above its running median (the explosion guard, explosion-guard.ts). */
+export class ExplosionError extends TrainingFailedError {
+  constructor(
+    iteration: number,
+    readonly explosion: Explosion,
+    factor: number,
+    lastCheckpoint: string | null,
+  ) {
+    const { quantity, value, median } = explosion;
+    const name = quantity === 'loss' ? 'loss' : 'gradient norm';
+    super(
+      `${name} exploded at iteration ${iteration}: ${quantity}=${value.toPrecision(4)} is ${(value / median).toPrecision(3)}x ` +
+        `its running median ${median.toPrecision(4)} (train.explosionFactor ${factor})`,
+      iteration,
+      lastCheckpoint,
+    );
+    this.name = 'ExplosionError';
   }
 }
 
@@ -141,18 +170,20 @@ interface StepTimes {
 
 /**
  * The training loop: prefetches the next batch while the current step runs, computes losses and gradients,
- * stops on a non-finite loss, clips, steps the optimizer at the scheduled rate, logs, evaluates, records collapse
- * statistics and writes atomic checkpoints. `requestStop` (SIGINT / SIGTERM in the CLI) makes it finish the
- * current step, write a checkpoint and return with `stopped: true`.
+ * stops on a non-finite or exploding loss or gradient norm, clips, steps the optimizer at the scheduled rate, logs,
+ * evaluates, records collapse statistics and writes atomic checkpoints. `requestStop` (SIGINT / SIGTERM in the
+ * CLI) makes it finish the current step, write a checkpoint and return with `stopped: true`.
  */
 export class Trainer<B> {
   private readonly parts: TrainerParts<B>;
   private iteration = 0;
   private stopRequested = false;
   private lastCheckpoint: string | null = null;
+  private readonly guard: ExplosionGuard;
 
   constructor(parts: TrainerParts<B>) {
     this.parts = parts;
+    this.guard = new ExplosionGuard(parts.train.explosionFactor, parts.train.explosionWarmupIters);
   }
 
   get checkpointsDir(): string {
@@ -179,6 +210,7 @@ export class Trainer<B> {
     this.iteration = state.iteration;
     rng.setState(state.rng);
     loader.restore(state.loader);
+    this.guard.restore(state.extra?.explosionGuard);
     this.lastCheckpoint = checkpointDir;
     for (const file of ['metrics.jsonl', 'collapse.jsonl']) this.truncateRecords(join(this.parts.workDir, file), state.iteration);
     return state;
@@ -301,9 +333,15 @@ export class Trainer<B> {
       rng: rng.getState(),
       loader: loaderState,
       schedule: { baseLr, batchSize, scaleLrWithBatch, referenceBatchSize, maxIter, schedule, steps, gamma, warmupIters, warmupFactor },
-      extra: { savedAt: new Date().toISOString() },
+      extra: { savedAt: new Date().toISOString(), explosionGuard: this.guard.state() },
     };
-    this.lastCheckpoint = await saveCheckpoint(this.checkpointsDir, model, optimizer, state, train.keepCheckpoints);
+    try {
+      this.lastCheckpoint = await saveCheckpoint(this.checkpointsDir, model, optimizer, state, train.keepCheckpoints);
+    } catch (err) {
+      if (!(err instanceof EnvironmentError)) throw err;
+      const kept = this.lastCheckpoint === null ? 'no earlier checkpoint' : `last complete checkpoint: ${checkpointLabel(this.lastCheckpoint)}`;
+      throw new EnvironmentError(`${err.message} (checkpoint at iteration ${this.iteration} not written; ${kept})`, err.code, err.path);
+    }
     hooks?.checkpointed?.(this.lastCheckpoint, this.iteration);
   }
 
@@ -336,9 +374,16 @@ export class Trainer<B> {
     const gradNorm = read[names.length + 1]![0]!;
     const forwardBackwardTime = (performance.now() - start) / 1000;
 
+    // Refuse the update of a broken step: the weights, the optimizer and the checkpoints on disk stay as they were.
+    const kept = this.lastCheckpoint === null ? null : checkpointLabel(this.lastCheckpoint);
     if (!Object.values(losses).every(Number.isFinite) || !Number.isFinite(gradNorm)) {
       tf.dispose(Object.values(grads));
-      throw new NonFiniteLossError(this.iteration, { ...losses, grad_norm: gradNorm }, this.lastCheckpoint === null ? null : checkpointLabel(this.lastCheckpoint));
+      throw new NonFiniteLossError(this.iteration + 1, { ...losses, grad_norm: gradNorm }, kept);
+    }
+    const explosion = this.guard.check(losses.loss, gradNorm);
+    if (explosion !== null) {
+      tf.dispose(Object.values(grads));
+      throw new ExplosionError(this.iteration + 1, explosion, this.guard.factor, kept);
     }
     const optStart = performance.now();
     const clipped = clipGradients(grads, gradNorm, solver.clipGradNorm);

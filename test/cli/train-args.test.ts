@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_CONFIG, parseTrainArgs, resolveTrainConfig } from '../../src/cli/train-args.js';
+import { DEFAULT_CONFIG, parseTrainArgs, resolveTrainConfig, setsMaxIter } from '../../src/cli/train-args.js';
 import { defaultConfig } from '../../src/config/defaults.js';
 import { ROOT } from '../helpers.js';
 
@@ -63,6 +63,35 @@ describe('train-det arguments', () => {
       resume: 'runs/x/checkpoints/model_0000100',
       evalOnly: true,
     });
+  });
+
+  it('knows when the command line sets solver.maxIter (a resume may then change the run length)', () => {
+    expect(setsMaxIter(parseTrainArgs(['--resume']))).toBe(false);
+    expect(setsMaxIter(parseTrainArgs(['--resume', '--max-iter', '800']))).toBe(true);
+    expect(setsMaxIter(parseTrainArgs(['--resume', '--set', 'solver.maxIter=800']))).toBe(true);
+    expect(setsMaxIter(parseTrainArgs(['--set', 'solver.steps=[300]']))).toBe(false);
+  });
+
+  it('--resume / --eval-only without CONFIG run the work dir\'s config.json, with the flags on top', () => {
+    const workDir = mkdtempSync(join(tmpdir(), 'psdet-cli-'));
+    const made = resolveTrainConfig(parseTrainArgs(['--norm', 'psbn', '--batch-size', '2', '--max-iter', '40', '--work-dir', workDir]));
+    writeFileSync(join(workDir, 'config.json'), JSON.stringify(made));
+    const resumed = resolveTrainConfig(parseTrainArgs(['--resume', '--work-dir', workDir]));
+    expect([resumed.model.norm, resumed.solver.batchSize, resumed.solver.maxIter, resumed.workDir]).toEqual(['psbn', 2, 40, workDir]);
+    expect(resolveTrainConfig(parseTrainArgs(['--resume', '--work-dir', workDir, '--max-iter', '80'])).solver.maxIter).toBe(80);
+    expect(resolveTrainConfig(parseTrainArgs(['--eval-only', '--work-dir', workDir])).model.norm).toBe('psbn');
+    // a CONFIG named on the command line is what runs (the resume check then compares it with the saved run)
+    expect(resolveTrainConfig(parseTrainArgs([DEFAULT_CONFIG, '--resume', '--work-dir', workDir])).model.norm).toBe('bn');
+    // a fresh run never reads it
+    expect(resolveTrainConfig(parseTrainArgs(['--work-dir', workDir])).model.norm).toBe('bn');
+  });
+
+  it('rejects out-of-range flags and --set values with one line naming the field', () => {
+    expect(() => resolveTrainConfig(parseTrainArgs(['--lr', '-1']))).toThrow('command line: field "solver.baseLr" must be positive, got -1');
+    expect(() => resolveTrainConfig(parseTrainArgs(['--set', 'input.flipProbability=2']))).toThrow('field "input.flipProbability" must be in [0, 1], got 2');
+    expect(() => resolveTrainConfig(parseTrainArgs(['--set', 'solver.warmupFactor=-1']))).toThrow('field "solver.warmupFactor" must be in [0, 1], got -1');
+    expect(() => resolveTrainConfig(parseTrainArgs(['--set', 'data.workers=-1']))).toThrow('field "data.workers" must be an integer >= 0');
+    expect(() => resolveTrainConfig(parseTrainArgs(['--max-iter', '0']))).toThrow('field "solver.maxIter" must be an integer >= 1, got 0');
   });
 
   it('rejects bad input with one line naming the flag or field', () => {

@@ -132,8 +132,8 @@ describe('checkpoints', () => {
       throw new Error('simulated crash');
     };
     await expect(saveCheckpoint(dir, net, opt, state(8), 3, { beforeCommit: crash })).rejects.toThrow('simulated crash');
-    // the half-written checkpoint is invisible: last and auto-resume still give iteration 4
-    expect(readdirSync(dir).some((n) => n.startsWith('.tmp-model_0000008'))).toBe(true);
+    // the half-written checkpoint is removed and was never visible: last and auto-resume still give iteration 4
+    expect(readdirSync(dir).some((n) => n.startsWith('.tmp-'))).toBe(false);
     expect(readFileSync(join(dir, 'last'), 'utf8').trim()).toBe('model_0000004');
     expect(resolveResume('auto', dir)).toBe(join(dir, 'model_0000004'));
     expect(loadCheckpoint(resolveResume('auto', dir)!, net, opt).iteration).toBe(4);

@@ -5,9 +5,9 @@ import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { defaultConfig } from '../../src/config/defaults.js';
 import type { SolverConfig, TrainConfig } from '../../src/config/types.js';
-import { latestCheckpoint } from '../../src/train/checkpoint.js';
+import { latestCheckpoint, listCheckpoints } from '../../src/train/checkpoint.js';
 import { Optimizer } from '../../src/train/optimizer.js';
-import { formatLogLine, NonFiniteLossError, Trainer, type IterationRecord, type TrainerHooks } from '../../src/train/trainer.js';
+import { ExplosionError, formatLogLine, NonFiniteLossError, Trainer, type IterationRecord, type TrainerHooks } from '../../src/train/trainer.js';
 import { Rng } from '../../src/util/rng.js';
 import { ToyLoader, toyLosses, ToyNet, type ToyBatch } from './toy.js';
 
@@ -25,7 +25,7 @@ function solver(overrides: Partial<SolverConfig> = {}): SolverConfig {
 }
 
 function trainCfg(overrides: Partial<TrainConfig> = {}): TrainConfig {
-  return { logPeriod: 1, checkpointPeriod: 100, keepCheckpoints: 2, evalPeriod: 0, collapsePeriod: 0, ...overrides };
+  return { ...defaultConfig().train, logPeriod: 1, checkpointPeriod: 100, keepCheckpoints: 2, evalPeriod: 0, collapsePeriod: 0, ...overrides };
 }
 
 interface Run {
@@ -39,7 +39,14 @@ interface Run {
 
 function makeRun(
   workDir: string,
-  opts: { solver?: Partial<SolverConfig>; train?: Partial<TrainConfig>; hooks?: TrainerHooks; lossHook?: (b: ToyBatch) => void } = {},
+  opts: {
+    solver?: Partial<SolverConfig>;
+    train?: Partial<TrainConfig>;
+    hooks?: TrainerHooks;
+    lossHook?: (b: ToyBatch) => void;
+    /** Extra loss terms of a batch (none when it returns an empty object). */
+    extraTerms?: (net: ToyNet, b: ToyBatch) => Record<string, tf.Scalar>;
+  } = {},
 ): Run {
   const net = new ToyNet(7);
   const s = solver(opts.solver);
@@ -54,7 +61,7 @@ function makeRun(
       // draw from the run's generator so its state matters for exact resume
       const jitter = rng.next();
       const terms = toyLosses(net, batch);
-      return { ...terms, lossCls: tf.mul(terms.lossCls!, 1 + 0.01 * jitter) as tf.Scalar };
+      return { ...terms, lossCls: tf.mul(terms.lossCls!, 1 + 0.01 * jitter) as tf.Scalar, ...opts.extraTerms?.(net, batch) };
     },
     rng,
     solver: s,
@@ -153,9 +160,11 @@ describe('Trainer', () => {
     const error = await run.trainer.run().catch((e: unknown) => e);
     expect(error).toBeInstanceOf(NonFiniteLossError);
     const message = (error as Error).message;
-    expect(message).toMatch(/^non-finite loss at iteration 5 \(loss_cls=NaN, loss_box=\d/);
+    // the sixth step (batch index 5) is iteration 6 in the log's 1-based counting (`iter 6/8`)
+    expect(message).toMatch(/^non-finite loss at iteration 6 \(loss_cls=NaN, loss_box=\d/);
     expect(message).toContain('loss=NaN');
-    expect(message).toContain('last good checkpoint: model_0000004');
+    expect(message).toContain('training stopped before the update, last good checkpoint: model_0000004');
+    expect((error as NonFiniteLossError).iteration).toBe(6);
     expect(latestCheckpoint(join(workDir, 'checkpoints'))).toMatch(/model_0000004$/);
     // iteration 4 (the fifth step) completed without a checkpoint; the bad sixth step changed no parameter and no
     // optimizer slot (its NaN gradients were never applied)
@@ -164,6 +173,87 @@ describe('Trainer', () => {
     expect(learned()).toEqual(afterGoodStep);
     expect(Object.values(afterGoodStep).flat().every(Number.isFinite)).toBe(true);
     run.dispose();
+  });
+
+  it('says "gradient norm" when the loss is finite and only the gradient norm is not', async () => {
+    // sqrt at 0 has an infinite derivative: the term's value is 0 but its gradient is NaN (inf * 0)
+    const run = makeRun(tempDir(), {
+      extraTerms: (net, batch): Record<string, tf.Scalar> =>
+        batch.index === 2 ? { lossSqrt: tf.sqrt(tf.mul(tf.sum(net.conv2), 0)) as tf.Scalar } : {},
+    });
+    const error = (await run.trainer.run().catch((e: unknown) => e)) as NonFiniteLossError;
+    expect(error).toBeInstanceOf(NonFiniteLossError);
+    expect(error.message).toMatch(/^non-finite gradient norm at iteration 3 \(loss_cls=\d[^,]*, loss_box=\d[^,]*, loss_sqrt=0, loss=\d[^,]*, grad_norm=NaN\)/);
+    expect(error.message).toContain('no checkpoint written yet');
+    run.dispose();
+  });
+
+  it('explosion guard: a finite loss spike far above its running median stops before the update, keeping the good checkpoints', async () => {
+    // From batch 30 on the loss is multiplied by 1e4 (finite): the 31st step is refused.
+    const spike = (net: ToyNet, batch: ToyBatch): Record<string, tf.Scalar> => {
+      if (batch.index < 30) return {};
+      const t = toyLosses(net, batch);
+      return { lossSpike: tf.mul(tf.add(t.lossCls!, t.lossBox!), 1e4) as tf.Scalar };
+    };
+    const snapshots = new Map<number, Record<string, number[]>>();
+    const guarded = makeRun(tempDir(), {
+      solver: { maxIter: 40, warmupIters: 0, steps: [] },
+      train: { checkpointPeriod: 10, keepCheckpoints: 2, explosionFactor: 100, explosionWarmupIters: 10 },
+      extraTerms: spike,
+      hooks: { checkpointed: (_, it) => snapshots.set(it, snapshot(guarded)) },
+    });
+    const error = (await guarded.trainer.run().catch((e: unknown) => e)) as ExplosionError;
+    expect(error).toBeInstanceOf(ExplosionError);
+    expect(error.message).toMatch(
+      /^loss exploded at iteration 31: loss=\S+ is \S+x its running median \S+ \(train\.explosionFactor 100\); training stopped before the update, last good checkpoint: model_0000030$/,
+    );
+    expect(error.explosion.quantity).toBe('loss');
+    expect(error.explosion.value / error.explosion.median).toBeGreaterThan(1000);
+    // the refused update never landed on the parameters or the optimizer (the refused forward pass did move the
+    // BN running statistics in memory, but nothing is written after it), and the good checkpoints are all there
+    const learned = (snap: Record<string, number[]>): Record<string, number[]> =>
+      Object.fromEntries(Object.entries(snap).filter(([k]) => !k.includes('running_')));
+    expect(learned(snapshot(guarded))).toEqual(learned(snapshots.get(30)!));
+    expect(listCheckpoints(join(guarded.workDir, 'checkpoints')).map((c) => c.name)).toEqual(['model_0000020', 'model_0000030']);
+    guarded.dispose();
+
+    // Without the guard the spike's update lands, and the final checkpoint (the new `last`) holds the damage.
+    const damaged = new Map<number, Record<string, number[]>>();
+    const unguarded = makeRun(tempDir(), {
+      solver: { maxIter: 31, warmupIters: 0, steps: [] },
+      train: { checkpointPeriod: 10, keepCheckpoints: 2, explosionFactor: 0 },
+      extraTerms: spike,
+      hooks: { checkpointed: (_, it) => damaged.set(it, snapshot(unguarded)) },
+    });
+    await unguarded.trainer.run();
+    expect(latestCheckpoint(join(unguarded.workDir, 'checkpoints'))).toMatch(/model_0000031$/);
+    const before = damaged.get(30)!['conv2.weight']!;
+    const jump = Math.max(...damaged.get(31)!['conv2.weight']!.map((w, i) => Math.abs(w - before[i]!)));
+    expect(jump).toBeGreaterThan(1); // one step moved a weight of size ~0.3 by more than 1
+    unguarded.dispose();
+  });
+
+  it('the explosion guard history is saved in checkpoints and restored on resume', async () => {
+    const workDir = tempDir();
+    const first = makeRun(workDir, { train: { checkpointPeriod: 4 } });
+    await first.trainer.run();
+    first.dispose();
+    const state = JSON.parse(readFileSync(join(workDir, 'checkpoints', 'model_0000004', 'state.json'), 'utf8')) as {
+      extra: { explosionGuard: { seen: number; loss: number[]; gradNorm: number[] } };
+    };
+    const losses = readJsonl(join(workDir, 'metrics.jsonl')).slice(0, 4) as unknown as IterationRecord[];
+    expect(state.extra.explosionGuard.seen).toBe(4);
+    expect(state.extra.explosionGuard.loss).toEqual(losses.map((m) => m.losses.loss)); // logPeriod 1: one value each
+    expect(state.extra.explosionGuard.gradNorm).toEqual(losses.map((m) => m.gradNorm));
+    // armed after 4 iterations: a resumed run at 4 is armed at once (a fresh history would need 4 more)
+    const resumed = makeRun(workDir, {
+      train: { explosionWarmupIters: 4 },
+      extraTerms: (net, batch): Record<string, tf.Scalar> =>
+        batch.index === 4 ? { lossSpike: tf.mul(toyLosses(net, batch).lossBox!, 1e6) as tf.Scalar } : {},
+    });
+    resumed.trainer.resume(join(workDir, 'checkpoints', 'model_0000004'));
+    await expect(resumed.trainer.run()).rejects.toThrow(/^loss exploded at iteration 5: /);
+    resumed.dispose();
   });
 
   it('keeps the tensor count flat across iterations', async () => {
