@@ -1,5 +1,5 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import type { Module } from '../model/module.js';
 import { environmentError } from '../util/env-errors.js';
@@ -133,7 +133,7 @@ export async function saveCheckpoint(
     fsyncDir(temp);
     options.beforeCommit?.();
     const final = join(dir, name);
-    if (existsSync(final)) rmSync(final, { recursive: true, force: true });
+    if (existsSync(final)) removeCheckpointDir(final);
     renameSync(temp, final);
     write(pointerTemp, `${name}\n`);
     renameSync(pointerTemp, join(dir, 'last'));
@@ -168,10 +168,20 @@ export function listCheckpoints(dir: string): { name: string; iteration: number;
 export function pruneCheckpoints(dir: string, keep: number, protect: string): void {
   const all = listCheckpoints(dir);
   const doomed = all.slice(0, Math.max(0, all.length - Math.max(1, keep)));
-  for (const c of doomed) if (c.name !== protect) rmSync(c.path, { recursive: true, force: true });
+  for (const c of doomed) if (c.name !== protect) removeCheckpointDir(c.path);
   for (const name of readdirSync(dir)) {
     if (name.startsWith('.tmp-') && !name.endsWith(`-${process.pid}`)) rmSync(join(dir, name), { recursive: true, force: true });
   }
+}
+
+/**
+ * Deletes a complete checkpoint so that no kill can leave it half-deleted under its own name: it is renamed to a
+ * temporary name first (one atomic step; listCheckpoints ignores `.tmp-*`), then removed.
+ */
+function removeCheckpointDir(path: string): void {
+  const doomed = join(dirname(path), `.tmp-removed-${basename(path)}-${process.pid}`);
+  renameSync(path, doomed);
+  rmSync(doomed, { recursive: true, force: true });
 }
 
 /** The checkpoint `last` points to, else the newest complete one, else null. */
