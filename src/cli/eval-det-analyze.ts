@@ -2,7 +2,7 @@
  * eval-det --analyze: runs the error analysis, prints its table and writes `analysis.json` and the plots
  * (`overall.svg` / `.png`; with --per-category also `supercategory-NAME` and `category-ID-NAME`) into one directory.
  */
-import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { analyzeErrors, ANALYSIS_STEPS, type ErrorAnalysis, type StepCurves } from '../eval/analyze.js';
 import { analysisChartSpec, analysisTable, categoryTitle } from '../eval/analyze-plot.js';
@@ -23,6 +23,11 @@ function writeFileAtomic(path: string, data: string | Buffer): void {
     writeFileSync(tmp, data);
     renameSync(tmp, path);
   } catch (err) {
+    try {
+      rmSync(tmp, { force: true });
+    } catch {
+      // the error that matters is the write's
+    }
     throw cannotWrite(path, err);
   }
 }
