@@ -99,6 +99,9 @@ export {
 export { readGroundTruth, readDetections, groundTruthFromJson, detectionsFromJson, type LoadedGroundTruth } from './eval/coco-json.js';
 export { type CocoDetection, detectionsForImage, toDetectionSet, formatResultsJson, writeResultsJson } from './eval/results.js';
 export { summaryLines, perCategoryTable, evalReport, formatReportJson, type EvalReport } from './eval/report.js';
+// Error analysis (C75, C50, Loc, Sim, Oth, BG, FN), its table and its figure spec (render with src/util/charts.ts).
+export { analyzeErrors, ANALYSIS_STEPS, type ErrorAnalysis, type CategoryAnalysis, type StepCurves, type AnalysisOptions } from './eval/analyze.js';
+export { analysisChartSpec, analysisTable } from './eval/analyze-plot.js';
 // Networks (norm layers, ResNet, FPN, RetinaNet head and detector) and weights.
 export { BatchNorm, PsBatchNorm, FrozenBatchNorm, makeNorm, DEFAULT_NORM_OPTIONS, type NormLayer, type NormOptions } from './model/norm.js';
 export { Conv2d, type Conv2dOptions, type ConvInit } from './model/conv.js';

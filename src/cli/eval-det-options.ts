@@ -15,6 +15,11 @@ export interface EvalDetFlags {
   maxDets?: string;
   iouThrs?: string;
   json?: string;
+  /** Error analysis (C75 .. FN) into `analyzeOut`. */
+  analyze?: boolean;
+  analyzeOut?: string;
+  /** With `analyze`: a figure per category and per super-category too. */
+  perCategory?: boolean;
 }
 
 function flagError(flag: string, message: string): InputError {
@@ -84,4 +89,22 @@ export function paramsFromFlags(flags: EvalDetFlags, gt: GroundTruthSet): Partia
   }
   if (flags.iouThrs !== undefined) out.iouThrs = parseIouThrs(flags.iouThrs);
   return out;
+}
+
+/** Where and how much of the error analysis to write. */
+export interface AnalysisRequest {
+  dir: string;
+  perCategory: boolean;
+}
+
+/** The error-analysis request of the flags, or undefined without `--analyze`; the other two flags need it. */
+export function analysisFromFlags(flags: EvalDetFlags, overrides: Partial<EvalParams>): AnalysisRequest | undefined {
+  if (!flags.analyze) {
+    if (flags.analyzeOut !== undefined) throw flagError('--analyze-out', 'needs --analyze');
+    if (flags.perCategory) throw flagError('--per-category', 'needs --analyze');
+    return undefined;
+  }
+  if (overrides.useCats === false) throw flagError('--analyze', 'the error analysis is per category: it cannot run with --use-cats 0');
+  if (flags.analyzeOut === '') throw flagError('--analyze-out', 'expected a directory');
+  return { dir: flags.analyzeOut ?? 'analyze', perCategory: flags.perCategory === true };
 }

@@ -3,7 +3,7 @@
  * eval-det: COCO bbox evaluation of a results JSON against a ground truth, with pycocotools' numbers.
  *
  *   eval-det --gt instances_val2017.json --dt results.json [--use-cats 0] [--img-ids 1,2] [--cat-ids 1,3]
- *            [--max-dets 1,10,100] [--iou-thrs .5:.05:.95] [--json out.json]
+ *            [--max-dets 1,10,100] [--iou-thrs .5:.05:.95] [--json out.json] [--analyze [--analyze-out DIR] [--per-category]]
  *
  * Prints the 12 summary lines and a per-category table. Bad input: one line on stderr, exit code 2.
  */
@@ -14,9 +14,9 @@ import { readDetections, readGroundTruth } from '../eval/coco-json.js';
 import { evalReport, formatReportJson, perCategoryTable, summaryLines } from '../eval/report.js';
 import { InputError } from '../util/errors.js';
 import { exitOnError } from './exit.js';
-import { paramsFromFlags, type EvalDetFlags } from './eval-det-options.js';
+import { analysisFromFlags, paramsFromFlags, type EvalDetFlags } from './eval-det-options.js';
 
-function run(argv: string[]): void {
+function run(argv: string[]): Promise<void> | undefined {
   const program = new Command('eval-det')
     .description('COCO bbox evaluation (pycocotools-exact) of a results JSON against COCO ground truth')
     .requiredOption('--gt <file>', 'COCO instances JSON (ground truth)')
@@ -27,6 +27,9 @@ function run(argv: string[]): void {
     .option('--max-dets <n,n,n>', 'detections kept per image, ascending (default 1,10,100)')
     .option('--iou-thrs <list|start:step:stop>', 'IoU thresholds (default .5:.05:.95)')
     .option('--json <file>', 'write stats, per-category AP/AR and parameters as JSON')
+    .option('--analyze', 'error analysis: AP with localisation, class-confusion and background errors forgiven (table, JSON, PR plots)')
+    .option('--analyze-out <dir>', 'where --analyze writes analysis.json and its plots (default ./analyze)')
+    .option('--per-category', 'with --analyze: a plot per category and per super-category besides the overall one')
     .exitOverride()
     .configureOutput({ writeErr: () => undefined });
   program.parse(argv);
@@ -36,6 +39,7 @@ function run(argv: string[]): void {
   const gt = readGroundTruth(flags.gt);
   const dt = readDetections(flags.dt, gt);
   const overrides = paramsFromFlags(flags, gt);
+  const analysis = analysisFromFlags(flags, overrides);
   const result = cocoEvaluate(gt, dt, overrides);
   const seconds = (performance.now() - started) / 1000;
 
@@ -57,6 +61,8 @@ function run(argv: string[]): void {
     }
     console.log(`\nWrote ${flags.json}`);
   }
+  // The charting code loads only when asked for.
+  return analysis && import('./eval-det-analyze.js').then((m) => m.writeErrorAnalysis(gt, dt, p, analysis));
 }
 
 // Output piped into a reader that stops early (`| head`) is not an error.
@@ -74,7 +80,7 @@ if (process.argv.some((a) => a === '--checkpoint' || a.startsWith('--checkpoint=
   import('./eval-checkpoint.js').then((m) => m.runCheckpointEval(process.argv)).catch(fail);
 } else {
   try {
-    run(process.argv);
+    run(process.argv)?.catch(fail);
   } catch (err) {
     fail(err);
   }

@@ -11,6 +11,8 @@ import { scanDetections } from './results-scan.js';
 export interface LoadedGroundTruth extends GroundTruthSet {
   /** Category id -> name (`categories[].name`, or the id as text when absent). */
   categoryNames: Map<number, string>;
+  /** Category id -> `categories[].supercategory`, for the categories that declare one as a string (error analysis). */
+  superCategories: Map<number, string>;
 }
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
@@ -112,13 +114,16 @@ export function groundTruthFromJson(parsed: unknown, file: string): LoadedGround
   });
   const categoryIds: number[] = [];
   const categoryNames = new Map<number, string>();
+  const superCategories = new Map<number, string>();
   categories.forEach((_, index) => {
     const cat = entry(categories, index, file, 'categories');
     const id = finiteNumber(cat, 'id', file, index, 'categories.id');
     const name = cat.name;
     if (name !== undefined && typeof name !== 'string') throw inputError(file, `must be a string, got ${kind(name)}`, { index, field: 'categories.name' });
+    const superCategory = cat.supercategory;
     categoryIds.push(id);
     categoryNames.set(id, name ?? String(id));
+    if (typeof superCategory === 'string') superCategories.set(id, superCategory);
   });
 
   const n = annotations.length;
@@ -152,7 +157,7 @@ export function groundTruthFromJson(parsed: unknown, file: string): LoadedGround
     cols.area[index] = area;
     cols.iscrowd[index] = crowd === 1 || crowd === true ? 1 : 0;
   }
-  return { imageIds, categoryIds, annotations: cols, categoryNames };
+  return { imageIds, categoryIds, annotations: cols, categoryNames, superCategories };
 }
 
 /**
