@@ -1,7 +1,8 @@
 /**
  * Training-step benchmark: iteration time split into data wait, forward + backward and optimizer, for the tiny
  * shapes config and the R50 recipe (at a reduced size, a couple of iterations), on the best backend here, beside
- * torchvision's time for the same model, size and batch measured in the same run (bench/train_peer.py). Also:
+ * torchvision's time for the same model, size, batch, solver (optimizer, weight-decay groups, learning-rate schedule,
+ * gradient clipping) and number of iterations, measured in the same run (bench/train_peer.py). Also:
  * peak resident memory, peak tfjs tensor memory, and whether the tensor count stays flat across the iterations.
  *
  *   npm run bench:train [-- --iters 50 --r50-iters 2 --r50-size 256 --backend auto]
@@ -42,7 +43,9 @@ interface Measured {
   peakTensorMiB: number;
   tensorsFlat: boolean;
   tensorCounts: [number, number];
-  peer: { forwardBackward: number; optimizer: number } | null;
+  /** Our optimizer, as the peer's line names it. */
+  solver: string;
+  peer: { forwardBackward: number; optimizer: number; solver: string } | null;
 }
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -55,6 +58,7 @@ async function measure(name: string, config: Config, iters: number, peerVariant:
   const model = buildRetinaNet(config.model, new Rng(0));
   const optimizer = new Optimizer(model.params(), config.solver);
   const workDir = mkdtempSync(join(tmpdir(), 'psdet-bench-train-'));
+  const solver = { ...config.solver, maxIter: iters + 1 };
   const records: IterationRecord[] = [];
   const counts: number[] = [];
   let peakRss = 0;
@@ -66,7 +70,7 @@ async function measure(name: string, config: Config, iters: number, peerVariant:
     prepare: (batch) => batchToTensor(batch, config.input.pixelMean, config.input.pixelStd),
     lossFn: (batch, images) => model.computeLosses(images as tf.Tensor4D, batch.samples),
     rng: new Rng(0),
-    solver: { ...config.solver, maxIter: iters + 1 },
+    solver,
     train: { ...config.train, logPeriod: 1, checkpointPeriod: 0, keepCheckpoints: 1, evalPeriod: 0, collapsePeriod: 0, explosionFactor: 0 },
     workDir,
     hooks: {
@@ -91,11 +95,15 @@ async function measure(name: string, config: Config, iters: number, peerVariant:
   process.stderr.write(`${name}: torchvision peer...\n`);
   let peer: Measured['peer'] = null;
   try {
-    const out = execFileSync('/usr/bin/python3', [join(import.meta.dirname, 'train_peer.py'), peerVariant, String(size), String(batch), String(Math.min(iters, 3)), String(config.model.numClasses)], {
+    // The same solver (optimizer, decay groups, schedule, clipping) and the same number of iterations as ours.
+    const peerArgs = [peerVariant, String(size), String(batch), String(iters), String(config.model.numClasses), JSON.stringify(solver)];
+    const out = execFileSync('/usr/bin/python3', [join(import.meta.dirname, 'train_peer.py'), ...peerArgs], {
       encoding: 'utf8',
-      timeout: 300_000,
+      timeout: 1_800_000,
     });
-    peer = JSON.parse(out.trim().split('\n').at(-1)!) as { forwardBackward: number; optimizer: number };
+    const line = JSON.parse(out.trim().split('\n').at(-1)!) as { forwardBackward: number; optimizerTime: number; optimizer: string; clipGradNorm: number; iters: number };
+    const clip = line.clipGradNorm > 0 ? `, clip ${line.clipGradNorm}` : '';
+    peer = { forwardBackward: line.forwardBackward, optimizer: line.optimizerTime, solver: `torch.optim.${line.optimizer}${clip}, ${line.iters} iterations` };
   } catch (err) {
     process.stderr.write(`peer unavailable: ${(err as Error).message.split('\n')[0]}\n`);
   }
@@ -112,6 +120,7 @@ async function measure(name: string, config: Config, iters: number, peerVariant:
     peakTensorMiB: peakTensorBytes / 2 ** 20,
     tensorsFlat: new Set(counts.slice(1)).size === 1,
     tensorCounts: [counts[1] ?? 0, counts.at(-1) ?? 0],
+    solver: `${solver.optimizer}${solver.clipGradNorm > 0 ? `, clip ${solver.clipGradNorm}` : ''}`,
     peer,
   };
 }
@@ -144,3 +153,8 @@ for (const r of rows) {
       `${Math.round(r.peakTensorMiB)} MiB | ${r.tensorsFlat ? 'yes' : 'NO'} (${r.tensorCounts[0]} -> ${r.tensorCounts[1]}) |`,
   );
 }
+console.log('');
+for (const r of rows) {
+  console.log(`${r.name}: ours ${r.solver}, ${r.iters} iterations; torchvision ${r.peer ? r.peer.solver : 'not measured'} (same solver, schedule and iteration count)`);
+}
+

@@ -18,8 +18,10 @@ Writes into --out:
                        training-mode loss_cls / loss_box, and the stem BN running mean after that training pass
   meta.json            the psdet model config fields that describe the same network, and image sizes
 
-BN layers get seeded non-trivial statistics and affine parameters so eval mode checks them; the classification
-bias and weights are spread so that the post-processing keeps a few hundred candidates.
+BN layers get seeded non-trivial statistics and affine parameters so eval mode checks them. The box regressor is
+scaled so that boxes move off their anchors, and the classifier is drawn until every decision of the
+post-processing is taken with a margin (`separate_head`): the detections then cannot depend on float rounding, on
+either side. The margins are written to meta.json.
 """
 import argparse
 import hashlib
@@ -88,7 +90,7 @@ def build(variant):
 
 
 def perturb(model, gen):
-    """Seeded BN statistics / affine parameters and a spread classifier, so that parity checks say something."""
+    """Seeded BN statistics and affine parameters, so that eval mode checks them."""
     with torch.no_grad():
         for m in model.modules():
             if isinstance(m, nn.BatchNorm2d):
@@ -97,20 +99,138 @@ def perturb(model, gen):
                 m.bias.copy_(0.1 * torch.randn(c, generator=gen))
                 m.running_mean.copy_(0.1 * torch.randn(c, generator=gen))
                 m.running_var.copy_(0.5 + 1.5 * torch.rand(c, generator=gen))
-        cls = model.head.classification_head.cls_logits
-        cls.bias.copy_(-3.0 + 2.0 * torch.rand(cls.bias.shape, generator=gen))
 
 
-def spread_logits(model, x):
-    """Rescales the classifier so that, on `x` in eval mode, logits minus bias have standard deviation 1: scores
-    spread over (0, 1) without saturating at 1.0 (ties there would make the detection order arbitrary)."""
-    cls = model.head.classification_head.cls_logits
+# The fixture's detections must not hang on float rounding: every discrete decision of the post-processing (score
+# threshold, top-k cut, which same-class boxes overlap, which of two overlapping boxes wins, the order of the kept
+# detections, the detections-per-image cut) is taken with a margin of at least MARGIN_LOGIT in logit (scores are a
+# monotone function of logits) and MARGIN_IOU in IoU. psdet's logits agree with these to ~1e-5 (the parity test
+# asserts a bound well below the margin), so both sides take every decision the same way.
+MARGIN_LOGIT = 1e-3
+MARGIN_IOU = 1e-3
+# Classes that get detections (the others stay below the threshold): with 4-12 candidates each per batch, enough to
+# exercise NMS and several levels, few enough to be well separated.
+LIVE_CLASSES = 7
+DELTA_STD = 0.2
+# Classifier draws before giving up (about one in ten passes); PSDET_PARITY_DEBUG=1 prints each draw's margins.
+MAX_TRIES = 500
+
+
+def decision_margins(model, cls_logits, box_deltas, anchors, counts, image_sizes):
+    """The smallest logit gap and IoU distance behind the decisions of RetinaNet.postprocess_detections, from
+    float64 copies of the float32 head outputs; plus candidate and detection counts per image.
+
+    cls_logits [N, A, K], box_deltas [N, A, 4], anchors [A, 4]; counts: anchors per level."""
+    thresh = float(torch.tensor(model.score_thresh, dtype=torch.float32))
+    thresh_logit = torch.logit(torch.tensor(thresh, dtype=torch.float64)).item()
+    k = model.topk_candidates
+    margin = dict(threshold=float("inf"), topk=float("inf"), nmsOrder=float("inf"), keptOrder=float("inf"), iou=float("inf"))
+    candidates, kept_counts, levels_used = [], [], []
+    for i, (h, w) in enumerate(image_sizes):
+        logits_all = cls_logits[i].double()
+        margin["threshold"] = min(margin["threshold"], (logits_all - thresh_logit).abs().min().item())
+        level_logits, level_boxes, level_labels, used = [], [], [], 0
+        for logits, deltas, level_anchors in zip(logits_all.split(counts), box_deltas[i].split(counts), anchors.split(counts)):
+            flat = logits.flatten()
+            idx = torch.where(flat > thresh_logit)[0]
+            order = flat[idx].argsort(descending=True)
+            if idx.numel() > k:
+                margin["topk"] = min(margin["topk"], (flat[idx[order[k - 1]]] - flat[idx[order[k]]]).item())
+            idx = idx[order[:k]]
+            used += idx.numel() > 0
+            anchor = torch.div(idx, logits.shape[1], rounding_mode="floor")
+            boxes = model.box_coder.decode_single(deltas[anchor], level_anchors[anchor])
+            level_boxes.append(torchvision.ops.clip_boxes_to_image(boxes, (h, w)))
+            level_logits.append(flat[idx])
+            level_labels.append(idx % logits.shape[1])
+        logits, boxes, labels = torch.cat(level_logits), torch.cat(level_boxes), torch.cat(level_labels)
+        keep = torchvision.ops.batched_nms(boxes, torch.sigmoid(logits.float()), labels, model.nms_thresh)
+        # NMS takes the same decisions under small perturbations when, for every same-class pair with at least one
+        # box kept, the IoU is clear of the threshold and, if they overlap, their order is clear.
+        kept_mask = torch.zeros(labels.numel(), dtype=torch.bool)
+        kept_mask[keep] = True
+        pairs = (labels[:, None] == labels[None, :]) & (kept_mask[:, None] | kept_mask[None, :])
+        pairs.fill_diagonal_(False)
+        iou = torchvision.ops.box_iou(boxes.double(), boxes.double())
+        if pairs.any():
+            margin["iou"] = min(margin["iou"], (iou - model.nms_thresh)[pairs].abs().min().item())
+        overlapping = pairs & (iou > model.nms_thresh)
+        if overlapping.any():
+            margin["nmsOrder"] = min(margin["nmsOrder"], (logits[:, None] - logits[None, :]).abs()[overlapping].min().item())
+        kept = logits[keep[: model.detections_per_img + 1]]
+        if kept.numel() > 1:
+            margin["keptOrder"] = min(margin["keptOrder"], (kept[:-1] - kept[1:]).min().item())
+        candidates.append(logits.numel())
+        kept_counts.append(min(keep.numel(), model.detections_per_img))
+        levels_used.append(used)
+    logit = min(margin["threshold"], margin["topk"], margin["nmsOrder"], margin["keptOrder"])
+    return dict(marginLogit=logit, marginIou=margin["iou"], parts=margin, candidates=candidates, detections=kept_counts,
+                levelsWithCandidates=levels_used)
+
+
+def equalise_levels(model, x):
+    """Scales the FPN output convs (P3..P5, then P6 and P7, whose inputs depend on them) so that the classification
+    tower's output has the same standard deviation on every level: detections then come from several levels. The
+    convs have zero bias and the tower is conv + ReLU with zero bias, so a level's tower output scales with its conv."""
+    fpn = model.backbone.fpn
+    producers = [block[0] for block in fpn.layer_blocks] + [fpn.extra_blocks.p6, fpn.extra_blocks.p7]
+    tower = model.head.classification_head.conv
+    with torch.no_grad():
+        for level, conv in enumerate(producers):
+            stds = [tower(f).std().item() for f in model.backbone(x).values()]
+            conv.weight.mul_(stds[0] / max(stds[level], 1e-12))
+
+
+def separate_head(model, x, anchors, counts, gen):
+    """Rescales the box regressor (deltas of standard deviation DELTA_STD: boxes really move off their anchors) and
+    draws classifiers until the post-processing's decisions are well separated (`decision_margins`). Each draw:
+    weights scaled so that logits minus bias have standard deviation 1; for LIVE_CLASSES classes a bias that lets
+    between 4 and 12 logits of the batch pass the score threshold, set halfway across the widest gap between
+    neighbouring logits there; for
+    the other classes a bias that leaves every logit 3 below the threshold. Returns the margins."""
+    head = model.head
+    cls, reg = head.classification_head.cls_logits, head.regression_head.bbox_reg
+    num_classes = head.classification_head.num_classes
+    thresh_logit = torch.logit(torch.tensor(float(torch.tensor(model.score_thresh)), dtype=torch.float64)).item()
     model.eval()
     with torch.no_grad():
-        logits = model.head(list(model.backbone(x).values()))["cls_logits"]  # [N, HWA, K], channel a * K + k
-        n = logits.shape[0]
-        contributions = logits.reshape(n, -1, cls.bias.numel()) - cls.bias  # [N, HW, A * K]
-        cls.weight.mul_(1.0 / max(contributions.std().item(), 1e-6))
+        equalise_levels(model, x)
+        features = list(model.backbone(x).values())
+        reg.weight.mul_(DELTA_STD / max(head(features)["bbox_regression"].std().item(), 1e-12))
+        box_deltas = head.regression_head(features)
+        cls_towers = [head.classification_head.conv(f) for f in features]
+
+        def logits_now():  # [N, HWA, K], as RetinaNetClassificationHead.forward lays them out
+            out = [cls(t).view(t.shape[0], -1, num_classes, *t.shape[2:]).permute(0, 3, 4, 1, 2) for t in cls_towers]
+            return torch.cat([o.reshape(o.shape[0], -1, num_classes) for o in out], dim=1)
+
+        for attempt in range(MAX_TRIES):
+            # Logits are linear in the weights: one convolution per draw, scaled and shifted after.
+            cls.weight.copy_(torch.randn(cls.weight.shape, generator=gen))
+            cls.bias.zero_()
+            raw = logits_now().double()
+            scale = 1.0 / raw.std().item()
+            raw *= scale
+            bias = torch.empty(num_classes, dtype=torch.float64)
+            for k in range(num_classes):
+                top = raw[..., k].flatten().topk(13).values
+                if k < LIVE_CLASSES:
+                    c = 4 + int((top[3:12] - top[4:13]).argmax())  # the widest gap: the largest threshold margin
+                    bias[k] = thresh_logit - 0.5 * (top[c - 1] + top[c]).item()
+                else:
+                    bias[k] = thresh_logit - top[0].item() - 3.0
+            margins = decision_margins(model, (raw + bias).float(), box_deltas, anchors, counts, IMAGE_SIZES)
+            if os.environ.get("PSDET_PARITY_DEBUG"):
+                print(attempt, margins)
+            if not (margins["marginLogit"] >= MARGIN_LOGIT and margins["marginIou"] >= MARGIN_IOU
+                    and min(margins["detections"]) >= 5 and min(margins["levelsWithCandidates"]) >= 2):
+                continue
+            cls.weight.mul_(scale)
+            cls.bias.copy_(bias.float().repeat(cls.bias.numel() // num_classes))
+            margins = decision_margins(model, logits_now(), box_deltas, anchors, counts, IMAGE_SIZES)  # as saved
+            if margins["marginLogit"] >= MARGIN_LOGIT and margins["marginIou"] >= MARGIN_IOU:
+                return dict(margins, attempts=attempt + 1)
+    raise SystemExit(f"no classifier with post-processing margins {MARGIN_LOGIT} / {MARGIN_IOU} in {MAX_TRIES} tries")
 
 
 def nhwc(t):
@@ -150,7 +270,12 @@ def main():
         images.append(padded)
     x = torch.stack(images)
     image_list = ImageList(x, IMAGE_SIZES)
-    spread_logits(model, x)
+    with torch.no_grad():
+        features = list(model.backbone.eval()(x).values())
+        anchors = model.anchor_generator(image_list, features)[0]
+    a = model.anchor_generator.num_anchors_per_location()[0]
+    counts = [f.size(2) * f.size(3) * a for f in features]
+    margins = separate_head(model, x, anchors, counts, gen)
 
     out = {"input": nhwc(x)}
     model.eval()
@@ -204,12 +329,14 @@ def main():
         scriptSha256=script_sha256, variant=args.variant, seed=args.seed, imageSizes=IMAGE_SIZES, size=SIZE, torchvision=torchvision.__version__,
         torch=torch.__version__, scoreThreshold=model.score_thresh, nmsThreshold=model.nms_thresh,
         detectionsPerImage=model.detections_per_img, topkCandidates=model.topk_candidates,
+        margins=json.loads(json.dumps(margins).replace("Infinity", "null")),  # null: no such decision
     )
     with open(os.path.join(args.out, "meta.json"), "w") as f:
         json.dump(meta, f, indent=2)
     print(f"{args.out}: {len(weights)} weights, {len(out)} outputs, "
           f"{sum(len(d['boxes']) for d in detections)} detections, "
-          f"loss_cls {out['loss_cls'].item():.6f} loss_box {out['loss_box'].item():.6f}")
+          f"loss_cls {out['loss_cls'].item():.6f} loss_box {out['loss_box'].item():.6f}, "
+          f"decision margins {margins['marginLogit']:.2e} logit / {margins['marginIou']:.2e} IoU after {margins['attempts']} draws")
 
 
 if __name__ == "__main__":

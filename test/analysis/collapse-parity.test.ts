@@ -62,6 +62,17 @@ describe('collapse statistics against PyTorch', () => {
     expect(fixture.psbn_result.dead).toEqual([0, 4]);
   });
 
+  it('the fixture is clear of every threshold, so no decision hangs on float rounding', () => {
+    // dead: max <= 0; parameter-collapsed: |gamma| < gammaThreshold and beta + alpha <= 0. The maxima agree to
+    // ~1e-6 (next test); every value the decisions read is at least 1e-3 from its threshold.
+    const { gamma, beta } = fixture.bn;
+    for (const expected of [fixture.bn_result, fixture.psbn_result]) {
+      for (const m of expected.max) expect(Math.abs(m)).toBeGreaterThan(1e-3);
+      for (const b of beta) expect(Math.abs(b + expected.alpha)).toBeGreaterThan(1e-3);
+    }
+    for (const g of gamma) expect(Math.abs(Math.abs(g) - fixture.gammaThreshold)).toBeGreaterThan(1e-3);
+  });
+
   it('per-channel maxima agree with PyTorch to float32 precision', () => {
     for (const expected of [fixture.bn_result, fixture.psbn_result]) {
       const site = probeConvBnRelu(expected.alpha);

@@ -190,6 +190,9 @@ describe('batchToTensor resize matches torchvision', () => {
     await sharp(px, { raw: { width: w, height: h, channels: 3 } }).png().toFile(path);
     // 15 and 22 enlarge (20x15, 29x22), 5 and 3 shrink (7x5, 4x3: factor 3, no antialias), each flipped and not
     expect(fixture.cases.map((c) => c.minSize)).toEqual([15, 15, 22, 22, 5, 5, 3, 3]);
+    // The longer side, w * minSize / h (20, 29.33, 6.67, 4), is rounded: none is near a .5 that rounding could
+    // tip either way. (The pixel values are continuous in the source coordinates, so they have no such edge.)
+    for (const c of fixture.cases) expect(Math.abs(((w * c.minSize) / h) % 1 - 0.5)).toBeGreaterThan(0.1);
     for (const c of fixture.cases) {
       const d = await decodeImage({ path, expectedWidth: w, expectedHeight: h, minSize: c.minSize, maxSize: 1000, flip: c.flip });
       expect([d.width, d.height, d.decodedWidth, d.decodedHeight]).toEqual([c.width, c.height, w, h]);

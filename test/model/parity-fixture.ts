@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { defaultConfig } from '../../src/config/defaults.js';
 import type { ModelConfig, NormKind, ResNetDepth } from '../../src/config/types.js';
@@ -42,6 +42,8 @@ export interface ParityMeta {
   nmsThreshold: number;
   detectionsPerImage: number;
   topkCandidates: number;
+  /** The post-processing's decision margins on the fixture, as the exporter measured them (null: no such decision). */
+  margins: { marginLogit: number; marginIou: number; attempts: number };
 }
 
 export interface ParityFixture {
@@ -60,7 +62,13 @@ export function parityFixture(variant: 'small' | 'small-c5' | 'r50'): ParityFixt
   const dir = join(ROOT, '.fixtures', `parity-${variant}`);
   const metaPath = join(dir, 'meta.json');
   const scriptSha256 = createHash('sha256').update(readFileSync(EXPORTER)).digest('hex');
-  const current = existsSync(metaPath) && (JSON.parse(readFileSync(metaPath, 'utf8')) as ParityMeta).scriptSha256 === scriptSha256;
+  const current = (() => {
+    try {
+      return (JSON.parse(readFileSync(metaPath, 'utf8')) as ParityMeta).scriptSha256 === scriptSha256;
+    } catch {
+      return false; // absent, or written by an older exporter in another format
+    }
+  })();
   if (!current || process.env.PSDET_REGENERATE !== undefined) {
     execFileSync(PYTHON, [EXPORTER, '--variant', variant, '--out', dir], { stdio: 'inherit' });
   }
