@@ -9,6 +9,7 @@ import type { JobReporter } from '../train/job.js';
 import { InputError } from '../util/errors.js';
 import { parseTrainArgs, resolveTrainConfig } from './train-args.js';
 import { ProgressBar } from './progress.js';
+import { oneLineError } from './exit.js';
 
 /** Exit codes: 0 done, 1 training failed (non-finite loss, crash), 2 bad input, 130 stopped by SIGINT / SIGTERM. */
 const EXIT = { ok: 0, failed: 1, input: 2, interrupted: 130 } as const;
@@ -102,6 +103,7 @@ async function main(args: readonly string[]): Promise<number> {
     } catch (err) {
       throw new InputError(`--backend ${config.backend}: ${(err as Error).message}`);
     }
+    if (cmd.verbose) for (const line of backend.driverMessages) process.stderr.write(`${line}\n`);
     writeFileSync(join(config.workDir, 'config.json'), `${JSON.stringify(config, null, 2)}\n`);
     for (const line of environmentLines(config, backend, tf.version_core, args)) info(line);
     info(`resolved config written to ${join(config.workDir, 'config.json')}`);
@@ -131,6 +133,12 @@ async function main(args: readonly string[]): Promise<number> {
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (err: unknown) => {
+    // A bad environment (a full or read-only disk, the wasm heap exhausted) is one line, exit 2; a bug, its stack.
+    const line = oneLineError(err);
+    if (line !== null) {
+      process.stderr.write(`train-det: ${line}\n`);
+      process.exit(EXIT.input);
+    }
     process.stderr.write(`train-det: ${(err as Error).stack ?? String(err)}\n`);
     process.exit(EXIT.failed);
   },

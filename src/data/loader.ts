@@ -249,6 +249,7 @@ export class DataLoader {
   ) {
     if (!(opts.maxSize > 0)) throw new InputError(`data loader: maxSize must be positive, got ${opts.maxSize}`);
     if (!Number.isInteger(opts.prefetch) || opts.prefetch < 0) throw new InputError(`data loader: prefetch must be an integer >= 0, got ${opts.prefetch}`);
+    if (dataset.images.length === 0) throw new InputError(`${dataset.source}: the data loader has no images to load (the split is empty)`);
     this.portrait = Uint8Array.from(dataset.images, (im) => (im.height > im.width ? 1 : 0));
     this.planner = new BatchPlanner(this.portrait, opts);
     this.ownsDecoder = opts.decoder === undefined;
