@@ -36,7 +36,7 @@ export function wasmHeapBytes(): number | null {
 
 /** One line for a run that ran out of wasm heap: the limit, and what to change. */
 export function wasmHeapMessage(heapBytes: number | null = wasmHeapBytes()): string {
-  const held = heapBytes !== null && heapBytes > 0 ? ` (${(heapBytes / 2 ** 30).toFixed(1)} GiB held when it failed)` : '';
+  const held = heapBytes !== null && heapBytes >= 2 ** 30 ? ` (${(heapBytes / 2 ** 30).toFixed(1)} GiB held when it failed)` : '';
   return (
     `the wasm backend ran out of memory: WebAssembly's heap stops at 4 GiB${held}; ` +
     'use a smaller input (input.trainMinSizes, input.testMinSize, input.maxSize) or batch size, ' +

@@ -4,7 +4,7 @@ import { Rng, type RngState } from '../util/rng.js';
 import type { CocoDataset, ImageAnnotations, ImageRecord } from './coco.js';
 import { InlineDecoder, makeDecoder, type Decoder } from './decoder.js';
 import type { Normalisation } from './normalise.js';
-import { padTo, transformBoxes, type DecodedImage } from './transforms.js';
+import { padTo, transformBoxes, type DecodedImage, type DecodeRequest } from './transforms.js';
 import type { Batch, Sample } from './types.js';
 
 /**
@@ -49,6 +49,8 @@ export interface LoaderOptions {
    * (`Sample.input`), on its worker threads, which takes that work off the thread that runs the model.
    */
   normalise?: Normalisation;
+  /** Pixel limits of the decode (`DecodeRequest.maxDecodePixels`, `maxImagePixels`); absent: the decoder's defaults. */
+  decodeLimits?: Pick<DecodeRequest, 'maxDecodePixels' | 'maxImagePixels'>;
 }
 
 /** Where the training stream stands; JSON-serialisable. */
@@ -340,6 +342,7 @@ export class DataLoader {
             maxSize: this.opts.maxSize,
             flip: flips[k]!,
             ...(this.opts.normalise !== undefined ? { normalise: this.opts.normalise } : {}),
+            ...this.opts.decodeLimits,
           })
           .then((image) => assembleSample(record, this.dataset.annotationsFor(record.id), image));
       }),
