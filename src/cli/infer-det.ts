@@ -104,12 +104,16 @@ async function main(argv: string[]): Promise<void> {
     const rate = summary.seconds > 0 ? ` (${(summary.images / summary.seconds).toFixed(2)} img/s)` : '';
     console.log(
       `${summary.results.length} detections (score >= ${flags.score}) on ${summary.images} image(s) in ` +
-        `${summary.seconds.toFixed(1)} s${rate}; wrote ${flags.out}/results.json${flags.draw ? ' and the drawn images' : ''}`,
+        `${summary.seconds.toFixed(1)} s${rate}; wrote ${flags.out}/results.json${flags.draw && summary.images > 0 ? ' and the drawn images' : ''}`,
     );
     // The images that could not be read: one line each, and exit code 2 (the others' results are written).
     for (const failure of summary.failures) console.error(`infer-det: ${failure.message}`);
     if (summary.failures.length > 0) {
-      console.error(`infer-det: ${summary.failures.length} of ${inputs.length} image(s) could not be read; results.json holds the other ${summary.images}`);
+      console.error(
+        summary.images === 0
+          ? `infer-det: none of the ${inputs.length} image(s) could be read; results.json is empty`
+          : `infer-det: ${summary.failures.length} of ${inputs.length} image(s) could not be read; results.json holds the other ${summary.images}`,
+      );
       process.exitCode = 2;
     }
   } finally {
