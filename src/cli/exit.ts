@@ -52,6 +52,9 @@ const REASONS: Record<string, string> = {
   EIO: 'input/output error',
 };
 
+const READING = new Set(['read', 'stat', 'lstat', 'fstat', 'scandir', 'opendir', 'access', 'readlink', 'realpath']);
+const WRITING = new Set(['open', 'write', 'rename', 'unlink', 'rmdir', 'copyfile', 'symlink', 'link', 'ftruncate', 'fsync', 'close', 'utime', 'chmod']);
+
 /**
  * `cannot write PATH: read-only file system (EROFS)` for a Node system error (one with an errno `code` and a
  * `syscall`) about the file system; null for anything else.
@@ -60,8 +63,14 @@ export function systemErrorLine(err: unknown, outDir?: string): string | null {
   if (!(err instanceof Error)) return null;
   const e = err as NodeJS.ErrnoException;
   if (typeof e.code !== 'string' || typeof e.syscall !== 'string' || REASONS[e.code] === undefined) return null;
-  const reading = ['read', 'stat', 'lstat', 'scandir', 'opendir', 'access'].includes(e.syscall);
-  const what = e.syscall === 'mkdir' ? 'cannot create directory' : reading ? 'cannot read' : 'cannot write';
+  const what =
+    e.syscall === 'mkdir'
+      ? 'cannot create directory'
+      : READING.has(e.syscall)
+        ? 'cannot read'
+        : WRITING.has(e.syscall)
+          ? 'cannot write'
+          : `${e.syscall} failed for`;
   const where = e.path ?? (outDir !== undefined ? `under ${outDir}` : '(no path given)');
   return `${what} ${where}: ${REASONS[e.code]} (${e.code})`;
 }

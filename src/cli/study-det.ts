@@ -31,6 +31,7 @@ import { InputError } from '../util/errors.js';
 import { Rng } from '../util/rng.js';
 import { readSafetensors } from '../weights/safetensors.js';
 import { loadTorchvisionWeights } from '../weights/torchvision.js';
+import { oneLineError } from './exit.js';
 import { studyProgram } from './study-det-program.js';
 
 /** How the weights of a checkpoint reached the model: which parts hold trained values. */
@@ -171,8 +172,10 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
-    if (err instanceof InputError) {
-      process.stderr.write(`study-det: ${err.message}\n`);
+    // Bad input and a bad environment (a read-only or full disk, the wasm heap exhausted): one line, exit 2.
+    const line = oneLineError(err);
+    if (line !== null) {
+      process.stderr.write(`study-det: ${line}\n`);
       return 2;
     }
     throw err;

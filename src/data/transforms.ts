@@ -94,11 +94,12 @@ export async function decodeImage(req: DecodeRequest): Promise<DecodedImage> {
   // No autoOrient: pixels stay in stored orientation, whatever the EXIF tag says. failOn 'truncated': a truncated
   // file is an error (libjpeg would fill the rest with grey), while libjpeg's harmless warnings, such as the
   // "extraneous bytes before marker" a few COCO images carry, are not (PIL reads those too).
-  const open = (): sharp.Sharp => sharp(bytes, { failOn: 'truncated', autoOrient: false, limitInputPixels: maxImagePixels });
+  const limit = Number.isFinite(maxImagePixels) ? Math.floor(maxImagePixels) : false;
+  const open = (limitInputPixels: number | false): sharp.Sharp => sharp(bytes, { failOn: 'truncated', autoOrient: false, limitInputPixels });
   let meta: sharp.Metadata;
   try {
-    // metadata() reads the header only: the size is known before any pixel is decoded.
-    meta = await open().metadata();
+    // metadata() reads the header only: the size is known, and checked below, before any pixel is decoded.
+    meta = await open(false).metadata();
   } catch (err) {
     throw new InputError(`${req.path}: cannot decode image (${oneLine(err)})`);
   }
@@ -120,7 +121,7 @@ export async function decodeImage(req: DecodeRequest): Promise<DecodedImage> {
   const decodedHeight = shrink ? size.height : storedHeight;
   let data: Buffer;
   try {
-    const pipeline = shrink ? open().resize(decodedWidth, decodedHeight, { fit: 'fill' }) : open();
+    const pipeline = shrink ? open(limit).resize(decodedWidth, decodedHeight, { fit: 'fill' }) : open(limit);
     data = await rgb(pipeline, decodedWidth, decodedHeight);
   } catch (err) {
     if (err instanceof InputError) throw new InputError(`${req.path}: ${err.message}`);

@@ -38,6 +38,11 @@ describe('systemErrorLine', () => {
     expect(oneLineError(err, '/data/out')).toBe('cannot write under /data/out: no space left on device (ENOSPC)');
   });
 
+  it('says which operation failed when it is neither a read nor a write', () => {
+    const err = Object.assign(new Error('spawn nope ENOENT'), { code: 'ENOENT', syscall: 'spawn nope', path: 'nope' });
+    expect(systemErrorLine(err)).toBe('spawn nope failed for nope: no such file or directory (ENOENT)');
+  });
+
   it('leaves bugs alone: a plain Error or TypeError is not an environment error', () => {
     expect(oneLineError(new TypeError('x is undefined'))).toBeNull();
     expect(oneLineError(new Error('boom'))).toBeNull();

@@ -79,9 +79,7 @@ describe('decodeImage faults', () => {
   it('an image above maxImagePixels is refused before it is decoded, naming the file and the limit', async () => {
     const err = await rejection(decodeImage({ ...request(solid, 100, 80), maxImagePixels: 5000 }));
     expect(err).toBeInstanceOf(InputError);
-    expect(err.message.startsWith(`${solid}: `)).toBe(true);
-    expect(err.message).toMatch(/pixel limit|maxImagePixels/);
-    expect(err.message.split('\n')).toHaveLength(1);
+    expect(err.message).toBe(`${solid}: image is 100x80 (w x h), more than the 5000 pixels allowed (maxImagePixels)`);
   });
 });
 
