@@ -167,4 +167,5 @@ for (const [i, r] of rows.entries()) {
   console.log(`| ${r.map((c, j) => c.padEnd(widths[j]!)).join(' | ')} |`);
   if (i === 0) console.log(`| ${widths.map((w) => '-'.repeat(w)).join(' | ')} |`);
 }
+for (const line of Object.values(skipped)) console.log(line);
 console.log(`load average at end: ${loadavg().map((v) => v.toFixed(1)).join(' ')}`);
