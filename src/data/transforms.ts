@@ -116,7 +116,8 @@ export async function decodeImage(req: DecodeRequest): Promise<DecodedImage> {
   const size = resizedSize(storedHeight, storedWidth, req.minSize, req.maxSize);
   // No shrink-on-load for ordinary sizes: libjpeg's DCT-domain shrink is not bilinear, so those decode at full size
   // and the tensor side resizes them exactly as torchvision does. Only a very large image is shrunk while decoding.
-  const shrink = storedWidth * storedHeight > (req.maxDecodePixels ?? DEFAULT_MAX_DECODE_PIXELS);
+  const storedPixels = storedWidth * storedHeight;
+  const shrink = storedPixels > (req.maxDecodePixels ?? DEFAULT_MAX_DECODE_PIXELS) && size.width * size.height < storedPixels;
   const decodedWidth = shrink ? size.width : storedWidth;
   const decodedHeight = shrink ? size.height : storedHeight;
   let data: Buffer;
