@@ -8,6 +8,10 @@
  *
  * `--warmup` iterations (default 1) precede the timed ones; medians are printed. On the pure-JS cpu backend a 512 px step takes
  * many minutes: use --size 256 there.
+ *
+ * Models run smallest first. A model that exhausts the wasm backend's 4 GiB heap (R50-FPN at 512 px) is skipped
+ * with one line saying so, as is every larger one after it (a wasm module that ran out of heap is not reliable
+ * again); the run still finishes and prints the rest beside torchvision.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { spawnSync } from 'node:child_process';
@@ -15,6 +19,7 @@ import { loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describeBackend, selectBackend } from '../src/backend/index.js';
+import { isWasmHeapExhausted, wasmHeapMessage } from '../src/backend/wasm-heap.js';
 import { defaultConfig } from '../src/config/defaults.js';
 import type { BackendChoice, ModelConfig, ResNetDepth } from '../src/config/types.js';
 import { assignBatchTargets } from '../src/boxes/targets.js';
@@ -125,18 +130,36 @@ console.log(`psdet bench:model, ${SIZE} x ${SIZE}, training step batch 2, infere
 console.log(describeBackend(info));
 console.log(`load average at start: ${loadavg().map((v) => v.toFixed(1)).join(' ')} (2 cores; other work on the machine skews both columns)`);
 const ours: Record<string, Timings> = {};
-for (const name of MODELS) {
+/** Why a model has no psdet timings, by model name. */
+const skipped: Record<string, string> = {};
+let exhaustedBy: string | null = null;
+for (const name of [...MODELS].sort((a, b) => Number(a.slice(1)) - Number(b.slice(1)))) {
+  const label = `${name.toUpperCase()}-FPN`;
+  if (exhaustedBy !== null) {
+    skipped[name] = `${label} skipped: larger than ${exhaustedBy}, which already exhausted the wasm heap at ${SIZE} px`;
+    console.log(skipped[name]);
+    continue;
+  }
   const model = buildRetinaNet(config(Number(name.slice(1)) as ResNetDepth), new Rng(0));
-  ours[name] = await measure(model);
-  model.dispose();
+  try {
+    ours[name] = await measure(model);
+    model.dispose();
+  } catch (err) {
+    if (!isWasmHeapExhausted(err)) throw err;
+    exhaustedBy = label;
+    skipped[name] = `${label} at ${SIZE} px, batch 2 skipped: ${wasmHeapMessage()}`;
+    console.log(skipped[name]);
+  }
 }
 const theirs = peer();
 const rows: string[][] = [['model', 'part', `psdet ${info.name} (s)`, 'torchvision 2 threads (s)', 'ratio psdet / torch']];
 for (const name of MODELS) {
   for (const part of PARTS) {
-    const a = ours[name]![part];
+    const a = ours[name]?.[part];
     const b = theirs?.[name]?.[part];
-    rows.push([name.toUpperCase() + '-FPN', part === 'step' ? 'training step (total)' : part === 'inference' ? 'inference, 1 image' : `${part}${part === 'backward' ? '' : ' (fwd)'}`, a.toFixed(3), b === undefined ? '-' : b.toFixed(3), b === undefined ? '-' : (a / b).toFixed(2)]);
+    const ratio = a === undefined || b === undefined ? '-' : (a / b).toFixed(2);
+    const partName = part === 'step' ? 'training step (total)' : part === 'inference' ? 'inference, 1 image' : `${part}${part === 'backward' ? '' : ' (fwd)'}`;
+    rows.push([name.toUpperCase() + '-FPN', partName, a === undefined ? 'skipped' : a.toFixed(3), b === undefined ? '-' : b.toFixed(3), ratio]);
   }
 }
 const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
@@ -144,4 +167,5 @@ for (const [i, r] of rows.entries()) {
   console.log(`| ${r.map((c, j) => c.padEnd(widths[j]!)).join(' | ')} |`);
   if (i === 0) console.log(`| ${widths.map((w) => '-'.repeat(w)).join(' | ')} |`);
 }
+for (const line of Object.values(skipped)) console.log(line);
 console.log(`load average at end: ${loadavg().map((v) => v.toFixed(1)).join(' ')}`);

@@ -18,6 +18,8 @@ export {
   type BackendInfo,
   type KernelRepair,
 } from './backend/index.js';
+export { isWasmHeapExhausted, wasmHeapMessage, WASM_HEAP_LIMIT_BYTES } from './backend/wasm-heap.js';
+export { probeWebGpu, type WebGpuProbe, type GpuAdapterFacts } from './backend/webgpu.js';
 export { upsampleNearest2x } from './model/ops.js';
 export type { Module, NamedParam, NamedBuffer, ParamKind } from './model/module.js';
 export type { ActivationProbe, ReluSite, NormView, Stage } from './analysis/probe.js';
@@ -27,7 +29,16 @@ export { Rng, type RngState } from './util/rng.js';
 export { InputError } from './util/errors.js';
 export { EnvironmentError } from './util/env-errors.js';
 export { CocoDataset, cocoSplitPaths, type ImageRecord, type Category, type ImageAnnotations, type DatasetStats, type CocoLoadOptions } from './data/coco.js';
-export { decodeImage, resizedSize, transformBoxes, padTo, type DecodeRequest, type DecodedImage } from './data/transforms.js';
+export {
+  decodeImage,
+  resizedSize,
+  transformBoxes,
+  padTo,
+  DEFAULT_MAX_DECODE_PIXELS,
+  DEFAULT_MAX_IMAGE_PIXELS,
+  type DecodeRequest,
+  type DecodedImage,
+} from './data/transforms.js';
 export { DataLoader, BatchPlanner, loadSample, assembleSample, loaderOptionsFromConfig, type LoaderOptions, type LoaderState, type BadImageWarning, type SampleOptions, type PlannedBatch } from './data/loader.js';
 export { InlineDecoder, WorkerDecoder, makeDecoder, type Decoder } from './data/decoder.js';
 export { batchToTensor } from './data/tensor.js';
@@ -130,7 +141,7 @@ export {
 } from './analysis/study.js';
 // Inference, drawing, norm folding and the deploy model.
 export { drawDetections, detectionsSvg, classColour, type ImageDetections, type DrawOptions } from './infer/draw.js';
-export { runInference, prepareImage, imagesToTensor, toOriginal, toCocoResults, filterScore, drawnPath, type Detector, type InferOptions, type InferSummary, type PreparedImage } from './infer/run.js';
+export { runInference, prepareImage, imagesToTensor, toOriginal, toCocoResults, filterScore, drawnPath, type Detector, type InferOptions, type InferSummary, type InferFailure, type DecodeLimits, type PreparedImage } from './infer/run.js';
 export { listImages, IMAGE_EXTENSIONS, type ImageInput } from './infer/inputs.js';
 export { loadDetector, resolveModelSource, checkpointConfig, categoriesOf, type LoadedDetector, type LoadDetectorOptions, type ModelSource } from './infer/load.js';
 export { detectionsFromHeads, type DetectConfig } from './infer/detect.js';

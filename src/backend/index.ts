@@ -3,7 +3,7 @@ import { cpus } from 'node:os';
 import type { BackendChoice } from '../config/types.js';
 import { registerGradients } from './gradients.js';
 import { installRepairs } from './repairs/index.js';
-import { installWebGpu } from './webgpu.js';
+import { installWebGpu, probeWebGpu, webGpuInstalled } from './webgpu.js';
 
 export { registerGradients } from './gradients.js';
 export { installRepairs, removeRepairs, installedRepairs, repairsFor, REPAIRS, type KernelRepair } from './repairs/index.js';
@@ -19,6 +19,11 @@ export interface BackendInfo {
   repairs: string[];
   /** Backends tried before this one under `auto`, each with why it was passed over. */
   skipped: string[];
+  /**
+   * What GPU drivers wrote to stderr while the backends were probed (Dawn, the Vulkan loader): kept out of the
+   * output, for a CLI to show with --verbose.
+   */
+  driverMessages: string[];
 }
 
 /** The order `auto` tries. */
@@ -44,15 +49,16 @@ export async function selectBackend(choice: BackendChoice): Promise<BackendInfo>
   await registerGradients();
   const order = choice === 'auto' ? AUTO_ORDER : [choice];
   const skipped: string[] = [];
+  const driverMessages: string[] = [];
   for (const name of order) {
     try {
-      const device = await loadBackend(name, choice === 'auto');
+      const device = await loadBackend(name, choice === 'auto', driverMessages);
       if (!(await tf.setBackend(name))) throw new Error('could not be initialised');
       await tf.ready();
       const repairs = installRepairs(name);
-      return { name, device: device(), repairs, skipped };
+      return { name, device: device(), repairs, skipped, driverMessages };
     } catch (err) {
-      const why = (err as Error).message.split('\n')[0];
+      const why = whyNotUsable(err);
       if (choice !== 'auto') throw new Error(`backend "${name}" is not usable (${why}); to install: ${INSTALL_HINT[name]}`);
       skipped.push(`${name}: ${why}`);
     }
@@ -60,10 +66,24 @@ export async function selectBackend(choice: BackendChoice): Promise<BackendInfo>
   throw new Error(`no usable tfjs backend (${skipped.join('; ')})`);
 }
 
-/** One line for the start of a run: `backend wasm on WebAssembly (XNNPACK, SIMD, 1 thread); repaired: ...`. */
+/** Why a backend could not start, in one line: a package that is not installed says so, without its paths. */
+function whyNotUsable(err: unknown): string {
+  const e = err as NodeJS.ErrnoException;
+  if (e?.code === 'ERR_MODULE_NOT_FOUND' || e?.code === 'MODULE_NOT_FOUND') {
+    const pkg = /Cannot find (?:package|module) '([^']+)'/.exec(e.message)?.[1];
+    return pkg !== undefined ? `${pkg} is not installed` : 'not installed';
+  }
+  return String(e?.message ?? err).split('\n')[0]!;
+}
+
+/**
+ * One line for the start of a run: which backend, on what, and why the ones tried first were passed over:
+ * `backend wasm on WebAssembly (XNNPACK, SIMD, 1 thread); passed over: tensorflow (not installed), webgpu (...)`.
+ */
 export function describeBackend(info: BackendInfo): string {
   const repaired = info.repairs.length > 0 ? `; project kernels: ${info.repairs.join(', ')}` : '';
-  return `backend ${info.name} on ${info.device}${repaired}`;
+  const passed = info.skipped.length > 0 ? `; passed over: ${info.skipped.map((s) => s.replace(/^(\w+): (.*)$/, '$1 ($2)')).join(', ')}` : '';
+  return `backend ${info.name} on ${info.device}${passed}${repaired}`;
 }
 
 /**
@@ -85,8 +105,12 @@ export async function usableBackends(names: readonly Exclude<BackendChoice, 'aut
   return ok;
 }
 
+function softwareAdapter(what: string): string {
+  return `adapter is a CPU software renderer (${what}); wasm is faster (ask for --backend webgpu to use it)`;
+}
+
 /** Imports a backend's package; returns a function describing the device once the backend is active. */
-async function loadBackend(name: Exclude<BackendChoice, 'auto'>, hardwareOnly = false): Promise<() => string> {
+async function loadBackend(name: Exclude<BackendChoice, 'auto'>, hardwareOnly = false, driverMessages: string[] = []): Promise<() => string> {
   switch (name) {
     case 'cpu':
       await import('@tensorflow/tfjs-backend-cpu');
@@ -111,10 +135,16 @@ async function loadBackend(name: Exclude<BackendChoice, 'auto'>, hardwareOnly = 
       return () => (gpu ? 'libtensorflow with CUDA (tfjs-node-gpu; GPU if CUDA 11.2 + cuDNN 8.1 load)' : 'libtensorflow on CPU (tfjs-node, oneDNN)');
     }
     case 'webgpu': {
-      const facts = await installWebGpu();
-      if (hardwareOnly && facts.software) {
-        throw new Error(`adapter is a CPU software renderer (${facts.description}); wasm is faster (ask for --backend webgpu to use it)`);
+      if (!webGpuInstalled()) {
+        // The adapter is looked for in a child process first: the driver messages of that search stay out of
+        // this process's stderr, and Dawn is loaded here only for an adapter that is going to be used.
+        const probe = await probeWebGpu();
+        driverMessages.push(...probe.driverMessages);
+        if (probe.adapter === null) throw new Error(probe.why ?? 'no WebGPU adapter');
+        if (hardwareOnly && probe.adapter.software) throw new Error(softwareAdapter(probe.adapter.description || probe.adapter.device));
       }
+      const facts = await installWebGpu();
+      if (hardwareOnly && facts.software) throw new Error(softwareAdapter(facts.description));
       return () => {
         const what = facts.description || [facts.vendor, facts.architecture, facts.device].filter((s) => s !== '').join(' ');
         return `WebGPU (Dawn) adapter ${what || 'unnamed'}${facts.software ? ' (CPU software renderer)' : ''}`;

@@ -4,7 +4,7 @@
  * stats, a per-category AP table and, for a training checkpoint, the collapsed-filter table.
  *
  *   eval-det --checkpoint work_dirs/x/checkpoints/model_0000500 --data ../shared/data/coco-mini [--split val2017]
- *            [--out DIR] [--batch N] [--limit N] [--backend auto|wasm|cpu] [--config FILE] [--set key=value ...]
+ *            [--out DIR] [--batch N] [--limit N] [--backend auto|wasm|cpu] [--config FILE] [--set key=value ...] [--verbose]
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -26,6 +26,7 @@ import { checkpointConfig, loadDetector, resolveModelSource } from '../infer/loa
 import { ProgressBar } from '../infer/progress.js';
 import { evaluateDetector } from '../train/evaluate.js';
 import { InputError } from '../util/errors.js';
+import { prepareOutputDir } from './exit.js';
 
 interface CheckpointEvalFlags {
   checkpoint: string;
@@ -38,6 +39,7 @@ interface CheckpointEvalFlags {
   config?: string;
   set: string[];
   collapse: boolean;
+  verbose: boolean;
 }
 
 function nonNegativeInt(flag: string, min: number): (value: string) => number {
@@ -58,7 +60,7 @@ export function splitPaths(root: string, split: string): { annotations: string; 
 }
 
 /** Runs the checkpoint mode. Bad input is thrown as InputError / CommanderError for the caller to print. */
-export async function runCheckpointEval(argv: string[]): Promise<void> {
+export async function runCheckpointEval(argv: string[], onOutDir?: (dir: string) => void): Promise<void> {
   const program = new Command('eval-det')
     .description('Evaluate a checkpoint on a COCO split: results JSON, COCO stats, per-category AP, collapse table')
     .requiredOption('--checkpoint <path>', 'checkpoint directory (or checkpoints/ or work dir: its latest), or a deploy model directory')
@@ -71,6 +73,7 @@ export async function runCheckpointEval(argv: string[]): Promise<void> {
     .option('--config <file>', "model config (default: the run's config.json beside the checkpoint)")
     .option('--set <key=value>', 'override a config field (repeatable)', (v: string, acc: string[]) => [...acc, v], [])
     .option('--no-collapse', 'skip the collapsed-filter table')
+    .option('--verbose', 'also print what the GPU drivers wrote while the backend was chosen')
     .exitOverride()
     .configureOutput({ writeErr: () => undefined });
   program.parse(argv);
@@ -79,8 +82,13 @@ export async function runCheckpointEval(argv: string[]): Promise<void> {
   const paths = splitPaths(flags.data, flags.split);
   const source = resolveModelSource(flags.checkpoint);
   const overrides = [parseAssignments(flags.set)];
+  const outDir = flags.out ?? (source.kind === 'checkpoint' ? join(source.dir, '..', '..', 'eval') : source.dir);
+  // A results directory that cannot be written fails now, not after the whole split has been run.
+  prepareOutputDir(outDir, flags.out !== undefined ? '--out' : 'results directory');
+  onOutDir?.(outDir);
   tf.env().set('PROD', true);
   const backend = await selectBackend(flags.backend);
+  if (flags.verbose) for (const line of backend.driverMessages) console.error(line);
   const loaded = await loadDetector(flags.checkpoint, { configPath: flags.config ?? null, overrides });
   try {
     const config: Config =
@@ -95,7 +103,6 @@ export async function runCheckpointEval(argv: string[]): Promise<void> {
     }
     const gt = readGroundTruth(paths.annotations);
     const loader = new DataLoader(dataset, { ...loaderOptionsFromConfig(config, false), batchSize: flags.batch });
-    const outDir = flags.out ?? (source.kind === 'checkpoint' ? join(source.dir, '..', '..', 'eval') : source.dir);
     const toTensor = (batch: Batch): tf.Tensor4D => batchToTensor(batch, config.input.pixelMean, config.input.pixelStd);
     console.log(`${describeBackend(backend)}`);
     console.log(`${loaded.description}`);

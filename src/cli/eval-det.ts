@@ -71,13 +71,18 @@ process.stdout.on('error', (err: NodeJS.ErrnoException) => {
   throw err;
 });
 
+/** Where results go (checkpoint mode), once known: named when a write fails without a path (a full disk). */
+let outDir: string | undefined;
+
 function fail(err: unknown): never {
-  return exitOnError('eval-det', err);
+  return exitOnError('eval-det', err, outDir);
 }
 
 // `--checkpoint CKPT --data DIR`: run a model over a split first (src/cli/eval-checkpoint.ts, loaded only then).
 if (process.argv.some((a) => a === '--checkpoint' || a.startsWith('--checkpoint='))) {
-  import('./eval-checkpoint.js').then((m) => m.runCheckpointEval(process.argv)).catch(fail);
+  import('./eval-checkpoint.js')
+    .then((m) => m.runCheckpointEval(process.argv, (dir) => (outDir = dir)))
+    .catch(fail);
 } else {
   try {
     run(process.argv)?.catch(fail);

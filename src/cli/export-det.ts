@@ -3,9 +3,10 @@
  * export-det: fold a checkpoint's norm layers into its convolutions and write a deploy model (model.safetensors,
  * and model.json + shards that @tensorflow/tfjs loads in a browser).
  *
- *   export-det CHECKPOINT --out DIR [--config FILE] [--set key=value ...]
+ *   export-det CHECKPOINT --out DIR [--config FILE] [--set key=value ...] [--verbose]
  *
- * Bad input (missing checkpoint, a config that does not fit the weights): one line on stderr, exit code 2.
+ * Bad input (missing checkpoint, a config that does not fit the weights, an --out that cannot be written): one
+ * line on stderr, exit code 2.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { Command } from 'commander';
@@ -16,7 +17,7 @@ import { categoriesOf, checkpointConfig, resolveModelSource } from '../infer/loa
 import { buildRetinaNet } from '../model/build.js';
 import { loadModelWeights, moduleTensors } from '../train/checkpoint.js';
 import { InputError } from '../util/errors.js';
-import { exitOnError } from './exit.js';
+import { exitOnError, prepareOutputDir } from './exit.js';
 
 async function main(argv: string[]): Promise<void> {
   const program = new Command('export-det')
@@ -25,16 +26,21 @@ async function main(argv: string[]): Promise<void> {
     .requiredOption('--out <dir>', 'output directory')
     .option('--config <file>', "model config (default: the run's config.json beside the checkpoint)")
     .option('--set <key=value>', 'override a config field (repeatable)', (v: string, acc: string[]) => [...acc, v], [])
+    .option('--verbose', 'also print what the GPU drivers wrote while the backend was chosen')
     .exitOverride()
     .configureOutput({ writeErr: () => undefined });
   program.parse(argv);
-  const flags = program.opts<{ out: string; config?: string; set: string[] }>();
+  const flags = program.opts<{ out: string; config?: string; set: string[]; verbose?: boolean }>();
   const [checkpoint] = program.processedArgs as [string];
   const source = resolveModelSource(checkpoint);
   if (source.kind !== 'checkpoint') throw new InputError(`${checkpoint}: already a deploy model (model.json)`);
   const { config, source: configSource } = checkpointConfig(source.dir, flags.config ?? null, [parseAssignments(flags.set)]);
+  outDir = flags.out;
+  prepareOutputDir(flags.out);
   tf.env().set('PROD', true);
-  await selectBackend('cpu');
+  // Folding is exact arithmetic on the weights: the cpu backend, whatever the machine has.
+  const backend = await selectBackend('cpu');
+  if (flags.verbose === true) for (const line of backend.driverMessages) console.error(line);
   const model = buildRetinaNet(config.model);
   try {
     try {
@@ -50,4 +56,7 @@ async function main(argv: string[]): Promise<void> {
   }
 }
 
-main(process.argv).catch((err: unknown) => exitOnError('export-det', err));
+/** The --out directory, once known: named when a write fails without a path (a full disk). */
+let outDir: string | undefined;
+
+main(process.argv).catch((err: unknown) => exitOnError('export-det', err, outDir));

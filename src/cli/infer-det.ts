@@ -4,13 +4,15 @@
  * images with their boxes drawn.
  *
  *   infer-det CHECKPOINT IMAGE_OR_DIR... --out DIR [--score 0.3] [--batch N] [--backend auto|wasm|cpu|...]
- *             [--config FILE] [--set key=value ...] [--no-draw]
+ *             [--config FILE] [--set key=value ...] [--no-draw] [--max-decode-pixels N] [--verbose]
  *
- * Bad input (missing checkpoint, incompatible config, unreadable image): one line on stderr, exit code 2.
+ * Bad input (missing checkpoint, incompatible config, an --out that cannot be written): one line on stderr, exit
+ * code 2. Images that cannot be read are named one line each and left out; results.json holds the others (exit 2).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { Command, InvalidArgumentError } from 'commander';
-import { selectBackend } from '../backend/index.js';
+import { describeBackend, selectBackend } from '../backend/index.js';
+import { DEFAULT_MAX_DECODE_PIXELS } from '../data/transforms.js';
 import type { BackendChoice } from '../config/types.js';
 import { parseAssignments } from '../config/resolve.js';
 import { listImages } from '../infer/inputs.js';
@@ -18,7 +20,7 @@ import { loadDetector, resolveModelSource } from '../infer/load.js';
 import { ProgressBar } from '../infer/progress.js';
 import { runInference } from '../infer/run.js';
 import { InputError } from '../util/errors.js';
-import { exitOnError } from './exit.js';
+import { exitOnError, prepareOutputDir } from './exit.js';
 
 interface InferDetFlags {
   out: string;
@@ -28,6 +30,8 @@ interface InferDetFlags {
   config?: string;
   set: string[];
   draw: boolean;
+  maxDecodePixels: number;
+  verbose: boolean;
 }
 
 function positiveInt(flag: string): (value: string) => number {
@@ -58,6 +62,13 @@ async function main(argv: string[]): Promise<void> {
     .option('--config <file>', "model config (default: the run's config.json beside the checkpoint)")
     .option('--set <key=value>', 'override a config field (repeatable), e.g. --set input.testMinSize=512', (v: string, acc: string[]) => [...acc, v], [])
     .option('--no-draw', 'write results.json only')
+    .option(
+      '--max-decode-pixels <n>',
+      'images of more pixels are shrunk to the network size while decoding, not decoded at full size',
+      positiveInt('--max-decode-pixels'),
+      DEFAULT_MAX_DECODE_PIXELS,
+    )
+    .option('--verbose', 'also print what the GPU drivers wrote while the backend was chosen')
     .exitOverride()
     .configureOutput({ writeErr: () => undefined });
   program.parse(argv);
@@ -66,14 +77,18 @@ async function main(argv: string[]): Promise<void> {
   if (!BACKENDS.includes(flags.backend)) throw new InputError(`--backend must be one of ${BACKENDS.join(', ')}, got "${flags.backend}"`);
 
   const inputs = listImages(images);
-  // A missing checkpoint is reported before a backend is started (and before its start-up messages).
+  // A missing checkpoint or an output directory that cannot be written is reported before a backend is started.
   resolveModelSource(checkpoint);
+  outDir = flags.out;
+  prepareOutputDir(flags.out);
   // Production mode: no "install tfjs-node" banner from the cpu backend between our own lines.
   tf.env().set('PROD', true);
   const backend = await selectBackend(flags.backend);
+  if (flags.verbose) for (const line of backend.driverMessages) console.error(line);
   const loaded = await loadDetector(checkpoint, { configPath: flags.config ?? null, overrides: [parseAssignments(flags.set)] });
   try {
-    console.error(`infer-det: ${loaded.description} on ${backend.name} (${backend.device}); ${inputs.length} image(s), batch ${flags.batch}`);
+    console.error(`infer-det: ${describeBackend(backend)}`);
+    console.error(`infer-det: ${loaded.description}; ${inputs.length} image(s), batch ${flags.batch}`);
     const bar = new ProgressBar(inputs.length);
     const summary = await runInference(loaded.detector, inputs, {
       input: loaded.input,
@@ -82,17 +97,31 @@ async function main(argv: string[]): Promise<void> {
       categories: loaded.categories,
       outDir: flags.out,
       draw: flags.draw,
+      decode: { maxDecodePixels: flags.maxDecodePixels },
       onProgress: (n) => bar.tick(n),
     });
     bar.finish();
+    const rate = summary.seconds > 0 ? ` (${(summary.images / summary.seconds).toFixed(2)} img/s)` : '';
     console.log(
       `${summary.results.length} detections (score >= ${flags.score}) on ${summary.images} image(s) in ` +
-        `${summary.seconds.toFixed(1)} s (${(summary.images / summary.seconds).toFixed(2)} img/s); wrote ${flags.out}/results.json` +
-        `${flags.draw ? ' and the drawn images' : ''}`,
+        `${summary.seconds.toFixed(1)} s${rate}; wrote ${flags.out}/results.json${flags.draw && summary.images > 0 ? ' and the drawn images' : ''}`,
     );
+    // The images that could not be read: one line each, and exit code 2 (the others' results are written).
+    for (const failure of summary.failures) console.error(`infer-det: ${failure.message}`);
+    if (summary.failures.length > 0) {
+      console.error(
+        summary.images === 0
+          ? `infer-det: none of the ${inputs.length} image(s) could be read; results.json is empty`
+          : `infer-det: ${summary.failures.length} of ${inputs.length} image(s) could not be read; results.json holds the other ${summary.images}`,
+      );
+      process.exitCode = 2;
+    }
   } finally {
     loaded.dispose();
   }
 }
 
-main(process.argv).catch((err: unknown) => exitOnError('infer-det', err));
+/** The --out directory, once known: named when a write fails without a path (a full disk). */
+let outDir: string | undefined;
+
+main(process.argv).catch((err: unknown) => exitOnError('infer-det', err, outDir));

@@ -75,6 +75,7 @@ function addConfigFlags(cmd: Command): Command {
     .option('--config <file>', 'model + schedule config (models/*.json)')
     .option('--set <key=value...>', 'override any config field, e.g. --set solver.batchSize=2', (v: string, prev: string[]) => [...prev, v], [])
     .option('--data <dir>', 'COCO-layout root (annotations/, train2017/, val2017/); default: the config\'s data.root')
+    .option('--verbose', 'also print what the GPU drivers wrote while the backend was chosen')
     .addOption(new Option('--probe-images <n>', 'validation images in the probe set (collapse.probeImages)').argParser((v) => parseNumberList('--probe-images', v, { integer: true, positive: true })[0]!))
     .addOption(new Option('--dead-threshold <x>', 'dead when the ReLU input is <= x everywhere (collapse.deadThreshold)').argParser((v) => parseNumber('--dead-threshold', v)))
     .addOption(new Option('--gamma-threshold <x>', 'parameter view: |gamma| < x (collapse.gammaThreshold)').argParser((v) => parseNumber('--gamma-threshold', v)));

@@ -20,7 +20,7 @@ import { dataRoot, probeBatches } from '../analysis/probe-set.js';
 import { DEFAULT_INDUCE, induceCollapse } from '../analysis/induce-collapse.js';
 import { shiftBetaForPsbn } from '../analysis/psbn-shift.js';
 import type { FineTune, MeasureCollapse, RunTraining } from '../analysis/study.js';
-import { selectBackend } from '../backend/index.js';
+import { describeBackend, selectBackend } from '../backend/index.js';
 import type { Config, NormKind } from '../config/types.js';
 import { buildRetinaNet } from '../model/build.js';
 import type { RetinaNet } from '../model/retinanet.js';
@@ -31,6 +31,7 @@ import { InputError } from '../util/errors.js';
 import { Rng } from '../util/rng.js';
 import { readSafetensors } from '../weights/safetensors.js';
 import { loadTorchvisionWeights } from '../weights/torchvision.js';
+import { oneLineError } from './exit.js';
 import { studyProgram } from './study-det-program.js';
 
 /** How the weights of a checkpoint reached the model: which parts hold trained values. */
@@ -94,12 +95,15 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${text}\n`);
   };
   let backendChosen = false;
+  // --verbose: the GPU drivers' own messages from choosing the backend are printed too.
+  let verbose = false;
   const ensureBackend = async (config: Config): Promise<void> => {
     if (backendChosen) return;
     const info = await selectBackend(config.backend).catch((err: Error) => {
       throw new InputError(`backend "${config.backend}": ${err.message}`);
     });
-    print(`backend: ${info.name} (${info.device})`);
+    if (verbose) for (const line of info.driverMessages) process.stderr.write(`${line}\n`);
+    print(describeBackend(info));
     backendChosen = true;
   };
   // Set by `revive --checkpoint-norm`: the norm the start checkpoint was trained with.
@@ -153,6 +157,7 @@ async function main(argv: string[]): Promise<number> {
   const program = studyProgram({ measure, runTraining: train, fineTune, print });
   program.configureOutput({ writeErr: (s) => process.stderr.write(s) });
   program.hook('preAction', (_cmd, action) => {
+    verbose = action.opts<{ verbose?: boolean }>().verbose === true;
     if (action.name() === 'revive') {
       startCheckpoint = action.args[0] ?? null;
       const norm = action.opts<{ checkpointNorm?: string }>().checkpointNorm ?? 'bn';
@@ -167,8 +172,10 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
-    if (err instanceof InputError) {
-      process.stderr.write(`study-det: ${err.message}\n`);
+    // Bad input and a bad environment (a read-only or full disk, the wasm heap exhausted): one line, exit 2.
+    const line = oneLineError(err);
+    if (line !== null) {
+      process.stderr.write(`study-det: ${line}\n`);
       return 2;
     }
     throw err;

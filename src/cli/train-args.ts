@@ -22,6 +22,8 @@ export interface TrainCommand {
   evalOnly: boolean;
   /** Progress bar on a terminal (off with --no-progress). */
   progress: boolean;
+  /** --verbose: also print what the GPU drivers wrote while the backend was chosen. */
+  verbose: boolean;
 }
 
 function number(flag: string): (value: string) => number {
@@ -50,6 +52,7 @@ export function trainProgram(): Command {
     .addOption(new Option('--optimizer <kind>', 'solver.optimizer').choices(['sgd', 'adam', 'adamw']))
     .option('--set <key=value...>', 'any config field, e.g. --set solver.steps=[600,800] train.evalPeriod=200')
     .option('--no-progress', 'no progress bar even on a terminal')
+    .option('--verbose', 'also print what the GPU drivers wrote while the backend was chosen')
     .exitOverride()
     .configureOutput({ writeErr: () => undefined });
   return program;
@@ -81,6 +84,7 @@ export function parseTrainArgs(args: readonly string[]): TrainCommand {
     optimizer?: string;
     set?: string[];
     progress: boolean;
+    verbose?: boolean;
   }>();
   const configPath = program.args[0] ?? DEFAULT_CONFIG;
   if (!existsSync(configPath)) throw new InputError(`${configPath}: config file not found`);
@@ -102,7 +106,7 @@ export function parseTrainArgs(args: readonly string[]): TrainCommand {
   if (Object.keys(data).length > 0) named.data = data;
   const overrides: unknown[] = [named, ...(o.set ?? []).map((a) => parseAssignments([a]))];
   const resume = o.resume === undefined ? null : o.resume === true ? 'auto' : String(o.resume);
-  return { configPath, configGiven: program.args[0] !== undefined, overrides, resume, evalOnly: o.evalOnly === true, progress: o.progress };
+  return { configPath, configGiven: program.args[0] !== undefined, overrides, resume, evalOnly: o.evalOnly === true, progress: o.progress, verbose: o.verbose === true };
 }
 
 /**

@@ -10,7 +10,7 @@ import type { JobReporter } from '../train/job.js';
 import { TrainingFailedError } from '../train/failure.js';
 import type { OpenRun } from '../train/run-dir.js';
 import { InputError } from '../util/errors.js';
-import { userErrorLine } from './exit.js';
+import { oneLineError } from './exit.js';
 import { parseTrainArgs, resolveTrainConfig, setsMaxIter } from './train-args.js';
 import { ProgressBar } from './progress.js';
 
@@ -41,7 +41,7 @@ function environmentLines(config: Config, backend: BackendInfo, tfVersion: strin
 
 /** Writes a user-fixable error as one line (and into log.txt when there is one); returns its exit code. */
 function failLine(err: unknown, logPath: string | null): number | null {
-  const line = userErrorLine(err);
+  const line = oneLineError(err);
   const message = line ?? (err instanceof TrainingFailedError ? err.message : null);
   if (message === null) return null;
   process.stderr.write(`train-det: ${message}\n`);
@@ -130,6 +130,7 @@ async function main(args: readonly string[]): Promise<number> {
     } catch (err) {
       throw new InputError(`--backend ${config.backend}: ${(err as Error).message}`);
     }
+    if (cmd.verbose) for (const line of backend.driverMessages) process.stderr.write(`${line}\n`);
     const configPath = join(config.workDir, 'config.json');
     // --eval-only leaves the run's record alone; a training run writes what it runs with
     if (!cmd.evalOnly || run.savedConfig === null) writeFileSync(configPath, `${JSON.stringify(config, null, 2)}\n`);
@@ -153,6 +154,12 @@ async function main(args: readonly string[]): Promise<number> {
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (err: unknown) => {
+    // A bad environment (a full or read-only disk, the wasm heap exhausted) is one line, exit 2; a bug, its stack.
+    const line = oneLineError(err);
+    if (line !== null) {
+      process.stderr.write(`train-det: ${line}\n`);
+      process.exit(EXIT.input);
+    }
     process.stderr.write(`train-det: ${(err as Error).stack ?? String(err)}\n`);
     process.exit(EXIT.failed);
   },

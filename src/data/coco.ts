@@ -7,11 +7,13 @@ import { InputError, inputError } from '../util/errors.js';
  * image, checked once at load. Works for any COCO-format file (custom class lists), not only the 80 COCO classes.
  *
  * Box rules (the same for training and evaluation):
+ * - The file is checked as the evaluation reader checks it (`src/eval/coco-json.ts`): annotation ids are integers
+ *   and unique, image and category ids are declared, `bbox` is 4 finite numbers with width and height >= 0.
  * - `bbox` is COCO `[x, y, w, h]` in stored-pixel orientation; inside it becomes `xyxy`, clipped to the image.
  * - A box whose clipped width or height is below 1 pixel is dropped and counted (`stats.degenerateDropped`).
  * - `iscrowd: 1` boxes are kept apart as ignore regions (`crowdBoxes`), never as positives.
  * - For training, images with no positive box left are skipped by default (`stats.emptySkipped`); for evaluation
- *   every image is kept.
+ *   every image is kept. A training split left with no image is an InputError saying why.
  */
 
 /** One image of the index. */
@@ -164,8 +166,14 @@ export class CocoDataset {
     interface Raw { boxes: number[]; labels: number[]; crowd: number[]; annIds: number[]; degenerate: number }
     const raw = new Map<number, Raw>();
     for (const id of allImages.keys()) raw.set(id, { boxes: [], labels: [], crowd: [], annIds: [], degenerate: 0 });
+    const annotationIds = new Set<number>();
     annotationsJson.forEach((a, i) => {
       if (!isObject(a)) throw inputError(source, 'an annotation must be an object', { index: i, field: 'annotations' });
+      // The same rules as the evaluation reader (src/eval/coco-json.ts), field for field: a file either serves for
+      // training and evaluation alike or is refused by both.
+      const annId = requireInt(a, 'id', source, i, 'annotations');
+      if (annotationIds.has(annId)) throw inputError(source, `duplicate annotation id ${annId}`, { index: i, field: 'id' });
+      annotationIds.add(annId);
       const imageId = requireInt(a, 'image_id', source, i, 'annotations');
       const image = allImages.get(imageId);
       const entry = raw.get(imageId);
@@ -184,11 +192,17 @@ export class CocoDataset {
       if (!Array.isArray(bbox) || bbox.length !== 4 || !bbox.every((v) => typeof v === 'number' && Number.isFinite(v))) {
         throw inputError(source, `annotations[${i}].bbox must be 4 finite numbers [x, y, w, h]`, { index: i, field: 'bbox' });
       }
+      if (bbox[2] < 0 || bbox[3] < 0) {
+        throw inputError(source, `annotations[${i}].bbox width and height must be >= 0, got [${bbox.join(', ')}]`, { index: i, field: 'bbox' });
+      }
+      const area = a['area'];
+      if (area !== undefined && (typeof area !== 'number' || !Number.isFinite(area))) {
+        throw inputError(source, `annotations[${i}].area must be a finite number`, { index: i, field: 'area' });
+      }
       const crowdFlag = a['iscrowd'] ?? 0;
       if (crowdFlag !== 0 && crowdFlag !== 1 && crowdFlag !== true && crowdFlag !== false) {
         throw inputError(source, `annotations[${i}].iscrowd must be 0 or 1`, { index: i, field: 'iscrowd' });
       }
-      const annId = typeof a['id'] === 'number' ? (a['id'] as number) : i;
       const [x, y, w, h] = bbox as [number, number, number, number];
       // xywh -> xyxy, clipped to the image (as torchvision's reference COCO dataset does).
       const x1 = clamp(x, 0, image.width);
@@ -218,6 +232,7 @@ export class CocoDataset {
       }
       images.push(allImages.get(id)!);
     }
+    if (opts.forTraining && images.length === 0) throw new InputError(`${source}: ${whyNoTrainingImages(allImages.size, raw)}`);
     const limit = opts.limit ?? 0;
     if (limit > 0 && images.length > limit) images.length = limit;
 
@@ -292,6 +307,22 @@ export function cocoSplitPaths(root: string, split: string): { annotationFile: s
   const direct = join(root, split);
   const nested = join(root, 'images', split);
   return { annotationFile, imageDir: !existsSync(direct) && existsSync(nested) ? nested : direct };
+}
+
+/** Why a training split kept no image: the counts that explain it. */
+function whyNoTrainingImages(imageCount: number, raw: Map<number, { labels: number[]; crowd: number[]; degenerate: number }>): string {
+  if (imageCount === 0) return 'no training images: "images" is empty';
+  let crowd = 0;
+  let degenerate = 0;
+  for (const entry of raw.values()) {
+    crowd += entry.crowd.length / 4;
+    degenerate += entry.degenerate;
+  }
+  if (crowd === 0 && degenerate === 0) return `no training images: none of the ${imageCount} images has an annotation ("annotations" is empty)`;
+  return (
+    `no training images: none of the ${imageCount} images has a usable box (annotations: ${crowd} crowd, ` +
+    `${degenerate} under 1 pixel after clipping); training needs at least one non-crowd box (data.skipEmptyTrainImages false keeps empty images)`
+  );
 }
 
 function clamp(v: number, lo: number, hi: number): number {

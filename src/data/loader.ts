@@ -4,7 +4,7 @@ import { Rng, type RngState } from '../util/rng.js';
 import type { CocoDataset, ImageAnnotations, ImageRecord } from './coco.js';
 import { InlineDecoder, makeDecoder, type Decoder } from './decoder.js';
 import type { Normalisation } from './normalise.js';
-import { padTo, transformBoxes, type DecodedImage } from './transforms.js';
+import { padTo, transformBoxes, type DecodedImage, type DecodeRequest } from './transforms.js';
 import type { Batch, Sample } from './types.js';
 
 /**
@@ -49,6 +49,8 @@ export interface LoaderOptions {
    * (`Sample.input`), on its worker threads, which takes that work off the thread that runs the model.
    */
   normalise?: Normalisation;
+  /** Pixel limits of the decode (`DecodeRequest.maxDecodePixels`, `maxImagePixels`); absent: the decoder's defaults. */
+  decodeLimits?: Pick<DecodeRequest, 'maxDecodePixels' | 'maxImagePixels'>;
 }
 
 /** Where the training stream stands; JSON-serialisable. */
@@ -249,6 +251,7 @@ export class DataLoader {
   ) {
     if (!(opts.maxSize > 0)) throw new InputError(`data loader: maxSize must be positive, got ${opts.maxSize}`);
     if (!Number.isInteger(opts.prefetch) || opts.prefetch < 0) throw new InputError(`data loader: prefetch must be an integer >= 0, got ${opts.prefetch}`);
+    if (dataset.images.length === 0) throw new InputError(`${dataset.source}: the data loader has no images to load (the split is empty)`);
     this.portrait = Uint8Array.from(dataset.images, (im) => (im.height > im.width ? 1 : 0));
     this.planner = new BatchPlanner(this.portrait, opts);
     this.ownsDecoder = opts.decoder === undefined;
@@ -339,6 +342,7 @@ export class DataLoader {
             maxSize: this.opts.maxSize,
             flip: flips[k]!,
             ...(this.opts.normalise !== undefined ? { normalise: this.opts.normalise } : {}),
+            ...this.opts.decodeLimits,
           })
           .then((image) => assembleSample(record, this.dataset.annotationsFor(record.id), image));
       }),

@@ -12,7 +12,10 @@ export type { DecodedImage } from './types.js';
  * mean / std) and the padding happen on the tensor side, in `tensor.ts` (`batchToTensor`).
  *
  * - Decodes JPEG / PNG / WebP (whatever libvips reads); grayscale and CMYK come out as 3-channel sRGB, alpha is
- *   dropped.
+ *   dropped. An empty, truncated or corrupt file is an InputError naming it.
+ * - Sizes: the header is read first; an image above `maxImagePixels` is refused, and one above `maxDecodePixels`
+ *   (16.8 MP by default) is shrunk while decoding, straight to its target size, so that its cost stays that of the
+ *   network input.
  * - EXIF orientation is NOT applied: COCO boxes are in stored-pixel orientation, and so are our images.
  * - Resize rule (`resizedSize`): the shorter side becomes `minSize` unless the longer side would then exceed
  *   `maxSize`, in which case the longer side becomes `maxSize`; the other side is rounded to the nearest integer.
@@ -54,7 +57,25 @@ export interface DecodeRequest {
    * work happens on the decoder's thread rather than in `batchToTensor`.
    */
   normalise?: Normalisation;
+  /**
+   * Images of more pixels than this are shrunk while they are decoded, straight to the target size (libvips'
+   * shrink-on-load and a Lanczos reduce), instead of decoding at full size and resizing on the tensor side.
+   * Default {@link DEFAULT_MAX_DECODE_PIXELS}.
+   */
+  maxDecodePixels?: number;
+  /** Images of more pixels than this are refused (an InputError naming the file). Default {@link DEFAULT_MAX_IMAGE_PIXELS}. */
+  maxImagePixels?: number;
 }
+
+/**
+ * 2^24 pixels (16.8 MP, e.g. 4096 x 4096): COCO's images (at most 640 x 640) and most photos decode at full size,
+ * so the resize is torchvision's bilinear one on the tensor side; an 8000 x 8000 image would otherwise cost its 192 MB
+ * of bytes, 768 MB of floats and seconds of resize for an 800-pixel network input.
+ */
+export const DEFAULT_MAX_DECODE_PIXELS = 2 ** 24;
+
+/** sharp's own default input limit (0x3FFF x 0x3FFF pixels): above it an image is refused, not decoded. */
+export const DEFAULT_MAX_IMAGE_PIXELS = 0x3fff * 0x3fff;
 
 /**
  * Reads and decodes one image at its stored size and computes its target size. Every failure that comes from
@@ -68,13 +89,17 @@ export async function decodeImage(req: DecodeRequest): Promise<DecodedImage> {
     const code = (err as NodeJS.ErrnoException).code;
     throw new InputError(`${req.path}: ${code === 'ENOENT' ? 'image file not found' : `cannot read image file (${code ?? (err as Error).message})`}`);
   }
+  if (bytes.length === 0) throw new InputError(`${req.path}: cannot decode image (empty file, 0 bytes)`);
+  const maxImagePixels = req.maxImagePixels ?? DEFAULT_MAX_IMAGE_PIXELS;
   // No autoOrient: pixels stay in stored orientation, whatever the EXIF tag says. failOn 'truncated': a truncated
   // file is an error (libjpeg would fill the rest with grey), while libjpeg's harmless warnings, such as the
   // "extraneous bytes before marker" a few COCO images carry, are not (PIL reads those too).
-  const image = sharp(bytes, { failOn: 'truncated', autoOrient: false });
+  const limit = Number.isFinite(maxImagePixels) ? Math.floor(maxImagePixels) : false;
+  const open = (limitInputPixels: number | false): sharp.Sharp => sharp(bytes, { failOn: 'truncated', autoOrient: false, limitInputPixels });
   let meta: sharp.Metadata;
   try {
-    meta = await image.metadata();
+    // metadata() reads the header only: the size is known, and checked below, before any pixel is decoded.
+    meta = await open(false).metadata();
   } catch (err) {
     throw new InputError(`${req.path}: cannot decode image (${oneLine(err)})`);
   }
@@ -85,11 +110,20 @@ export async function decodeImage(req: DecodeRequest): Promise<DecodedImage> {
       `${req.path}: stored image is ${storedWidth}x${storedHeight} (w x h) but the annotation file says ${req.expectedWidth}x${req.expectedHeight}`,
     );
   }
+  if (storedWidth * storedHeight > maxImagePixels) {
+    throw new InputError(`${req.path}: image is ${storedWidth}x${storedHeight} (w x h), more than the ${maxImagePixels} pixels allowed (maxImagePixels)`);
+  }
   const size = resizedSize(storedHeight, storedWidth, req.minSize, req.maxSize);
+  // No shrink-on-load for ordinary sizes: libjpeg's DCT-domain shrink is not bilinear, so those decode at full size
+  // and the tensor side resizes them exactly as torchvision does. Only a very large image is shrunk while decoding.
+  const storedPixels = storedWidth * storedHeight;
+  const shrink = storedPixels > (req.maxDecodePixels ?? DEFAULT_MAX_DECODE_PIXELS) && size.width * size.height < storedPixels;
+  const decodedWidth = shrink ? size.width : storedWidth;
+  const decodedHeight = shrink ? size.height : storedHeight;
   let data: Buffer;
   try {
-    // No shrink-on-load: libjpeg's DCT-domain shrink is not bilinear, so every image decodes at full size.
-    data = await rgb(image, storedWidth, storedHeight);
+    const pipeline = shrink ? open(limit).resize(decodedWidth, decodedHeight, { fit: 'fill' }) : open(limit);
+    data = await rgb(pipeline, decodedWidth, decodedHeight);
   } catch (err) {
     if (err instanceof InputError) throw new InputError(`${req.path}: ${err.message}`);
     throw new InputError(`${req.path}: cannot decode image (${oneLine(err)})`);
@@ -97,8 +131,8 @@ export async function decodeImage(req: DecodeRequest): Promise<DecodedImage> {
   const pixels = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
   const decoded: DecodedImage = {
     pixels,
-    decodedHeight: storedHeight,
-    decodedWidth: storedWidth,
+    decodedHeight,
+    decodedWidth,
     height: size.height,
     width: size.width,
     originalHeight: storedHeight,
@@ -107,7 +141,7 @@ export async function decodeImage(req: DecodeRequest): Promise<DecodedImage> {
   };
   if (req.normalise !== undefined) {
     const normalisation = { mean: req.normalise.mean.slice(), std: req.normalise.std.slice() };
-    decoded.input = { floats: normalisedFloats(pixels, storedHeight, storedWidth, req.flip, normalisationTable(normalisation)), normalisation };
+    decoded.input = { floats: normalisedFloats(pixels, decodedHeight, decodedWidth, req.flip, normalisationTable(normalisation)), normalisation };
   }
   return decoded;
 }

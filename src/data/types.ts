@@ -11,7 +11,10 @@ import type { Normalisation } from './normalise.js';
 export interface DecodedImage {
   /** [decodedHeight * decodedWidth * 3] RGB bytes, row-major, as stored: not resized, not flipped. */
   pixels: Uint8Array;
-  /** Size of `pixels` (the stored size: equal to originalHeight / originalWidth). */
+  /**
+   * Size of `pixels`: the stored size (originalHeight / originalWidth), or the target size (height / width) for an
+   * image so large that it was shrunk while decoding (see `DecodeRequest.maxDecodePixels`).
+   */
   decodedHeight: number;
   decodedWidth: number;
   /** Size after the resize: what the network sees before padding, and what the boxes refer to. */

@@ -5,7 +5,7 @@ import sharp from 'sharp';
 import type { InputConfig } from '../config/types.js';
 import { InputError } from '../util/errors.js';
 import { batchToTensor } from '../data/tensor.js';
-import { decodeImage, padTo } from '../data/transforms.js';
+import { decodeImage, padTo, type DecodeRequest } from '../data/transforms.js';
 import type { DecodedImage, Sample } from '../data/types.js';
 import { writeResultsJson, type CocoDetection } from '../eval/results.js';
 import { drawDetections, type ImageDetections } from './draw.js';
@@ -20,6 +20,9 @@ export interface Detector {
   detect(images: tf.Tensor4D, imageSizes: [number, number][]): Promise<ImageDetections[]>;
 }
 
+/** Pixel limits of the decode (see `DecodeRequest`); absent fields take the decoder's defaults. */
+export type DecodeLimits = Pick<DecodeRequest, 'maxDecodePixels' | 'maxImagePixels'>;
+
 /** One image decoded for the network (resized on the tensor side, in `imagesToTensor`); never flipped. */
 export interface PreparedImage extends Omit<DecodedImage, 'input' | 'flipped'> {
   input: ImageInput;
@@ -29,7 +32,11 @@ export interface PreparedImage extends Omit<DecodedImage, 'input' | 'flipped'> {
  * Decodes one image and computes its size exactly as evaluation does (`decodeImage`: stored orientation, shorter side
  * `testMinSize`, longer at most `maxSize`, RGB). A file that cannot be read or decoded is an InputError naming it.
  */
-export async function prepareImage(input: ImageInput, cfg: Pick<InputConfig, 'testMinSize' | 'maxSize'>): Promise<PreparedImage> {
+export async function prepareImage(
+  input: ImageInput,
+  cfg: Pick<InputConfig, 'testMinSize' | 'maxSize'>,
+  limits: DecodeLimits = {},
+): Promise<PreparedImage> {
   let meta: sharp.Metadata;
   try {
     meta = await sharp(input.path, { autoOrient: false }).metadata();
@@ -43,6 +50,7 @@ export async function prepareImage(input: ImageInput, cfg: Pick<InputConfig, 'te
     minSize: cfg.testMinSize,
     maxSize: cfg.maxSize,
     flip: false,
+    ...limits,
   });
   return {
     input,
@@ -130,13 +138,26 @@ export interface InferOptions {
   /** Where results.json and the drawn images go; null = write nothing. */
   outDir: string | null;
   draw: boolean;
-  /** Called after each batch with the number of images done in it. */
+  /** Pixel limits for decoding (very large images are shrunk while decoding). */
+  decode?: DecodeLimits;
+  /** Called after each batch with the number of images done in it (read or not). */
   onProgress?: (count: number) => void;
+}
+
+/** An input image that could not be read: left out, the others still run. */
+export interface InferFailure {
+  path: string;
+  imageId: number;
+  /** One line naming the file and the reason. */
+  message: string;
 }
 
 export interface InferSummary {
   results: CocoDetection[];
+  /** Images detected on (the inputs less the failures). */
   images: number;
+  /** Inputs that could not be read, in input order. */
+  failures: InferFailure[];
   /** Seconds spent in decode + forward + post-processing (not drawing). */
   seconds: number;
 }
@@ -144,7 +165,8 @@ export interface InferSummary {
 /**
  * Runs `detector` over `inputs` in batches: decode and resize, normalise and pad, detect, map boxes back to the
  * original pixels, keep scores >= the threshold; writes `results.json` (COCO results) and, with `draw`, each image
- * with its boxes into `outDir` (JPEG for JPEG inputs, PNG otherwise).
+ * with its boxes into `outDir` (JPEG for JPEG inputs, PNG otherwise). An image that cannot be read (an InputError)
+ * is left out and listed in `failures`; the others are detected and written all the same.
  */
 export async function runInference(detector: Detector, inputs: readonly ImageInput[], opts: InferOptions): Promise<InferSummary> {
   const outDir = opts.outDir;
@@ -154,32 +176,42 @@ export async function runInference(detector: Detector, inputs: readonly ImageInp
   }
   if (outDir !== null) mkdirSync(outDir, { recursive: true });
   const results: CocoDetection[] = [];
+  const failures: InferFailure[] = [];
   let seconds = 0;
   for (let start = 0; start < inputs.length; start += opts.batchSize) {
     const t0 = performance.now();
-    const batch = await Promise.all(inputs.slice(start, start + opts.batchSize).map((i) => prepareImage(i, opts.input)));
-    const tensor = imagesToTensor(batch, opts.input);
-    let dets: ImageDetections[];
-    try {
-      dets = await detector.detect(tensor, batch.map((b) => [b.height, b.width]));
-    } finally {
-      tensor.dispose();
-    }
-    const kept = dets.map((d, i) => filterScore(toOriginal(d, batch[i]!), opts.scoreThreshold));
-    seconds += (performance.now() - t0) / 1000;
-    for (let i = 0; i < batch.length; i++) {
-      results.push(...toCocoResults(batch[i]!.input.imageId, kept[i]!, opts.categories.ids));
-      if (outDir !== null && opts.draw) {
-        const path = batch[i]!.input.path;
-        const out = drawnPath(outDir, path);
-        const drawn = await drawDetections(path, kept[i]!, opts.categories.names, { format: out.endsWith('.jpg') ? 'jpeg' : 'png' });
-        writeFileSync(out, drawn);
+    const wanted = inputs.slice(start, start + opts.batchSize);
+    const settled = await Promise.allSettled(wanted.map((i) => prepareImage(i, opts.input, opts.decode)));
+    const batch: PreparedImage[] = [];
+    settled.forEach((r, k) => {
+      if (r.status === 'fulfilled') batch.push(r.value);
+      else if (r.reason instanceof InputError) failures.push({ path: wanted[k]!.path, imageId: wanted[k]!.imageId, message: r.reason.message });
+      else throw r.reason;
+    });
+    if (batch.length > 0) {
+      const tensor = imagesToTensor(batch, opts.input);
+      let dets: ImageDetections[];
+      try {
+        dets = await detector.detect(tensor, batch.map((b) => [b.height, b.width]));
+      } finally {
+        tensor.dispose();
+      }
+      const kept = dets.map((d, i) => filterScore(toOriginal(d, batch[i]!), opts.scoreThreshold));
+      seconds += (performance.now() - t0) / 1000;
+      for (let i = 0; i < batch.length; i++) {
+        results.push(...toCocoResults(batch[i]!.input.imageId, kept[i]!, opts.categories.ids));
+        if (outDir !== null && opts.draw) {
+          const path = batch[i]!.input.path;
+          const out = drawnPath(outDir, path);
+          const drawn = await drawDetections(path, kept[i]!, opts.categories.names, { format: out.endsWith('.jpg') ? 'jpeg' : 'png' });
+          writeFileSync(out, drawn);
+        }
       }
     }
-    opts.onProgress?.(batch.length);
+    opts.onProgress?.(wanted.length);
   }
   if (outDir !== null) writeResultsJson(join(outDir, 'results.json'), results);
-  return { results, images: inputs.length, seconds };
+  return { results, images: inputs.length - failures.length, failures, seconds };
 }
 
 /** Where the drawing of `imagePath` goes: same base name in `outDir`, .jpg for JPEG inputs, .png otherwise. */

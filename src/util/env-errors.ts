@@ -12,6 +12,7 @@ const CAUSES: Readonly<Record<string, string>> = {
   EPERM: 'operation not permitted',
   EMFILE: 'too many open files',
   ENFILE: 'too many open files in the system',
+  EFBIG: 'file too large',
   EIO: 'input/output error',
   ENOTDIR: 'a parent is not a directory',
 };

@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CocoDataset } from '../../src/data/coco.js';
+import { readGroundTruth } from '../../src/eval/coco-json.js';
 import { InputError } from '../../src/util/errors.js';
 import { COCO_MINI, cocoMiniSkip } from '../helpers.js';
 import { tempDir, writeCoco } from './fixtures.js';
@@ -143,5 +144,91 @@ describe.skipIf(COCO_MINI === null)(`CocoDataset on coco-mini ${COCO_MINI_SKIP}`
     const v = load('val2017', false);
     expect(v.stats).toMatchObject({ annotationsInFile: 624, crowdIgnored: 5, boxesKept: 619 });
     expect(v.images).toHaveLength(79);
+  });
+});
+
+describe('one validation path: the training reader refuses what the evaluation reader refuses', () => {
+  const root = tempDir();
+  const imageDir = join(root, 'train2017');
+  const good = (): Record<string, unknown> => ({
+    images: [
+      { id: 1, file_name: 'a.png', width: 100, height: 80 },
+      { id: 2, file_name: 'b.png', width: 100, height: 80 },
+    ],
+    annotations: [
+      { id: 10, image_id: 1, category_id: 3, bbox: [10, 10, 20, 20], area: 400, iscrowd: 0 },
+      { id: 11, image_id: 2, category_id: 3, bbox: [30, 20, 10, 10], area: 100, iscrowd: 0 },
+    ],
+    categories: [{ id: 3, name: 'thing' }],
+  });
+  const withAnnotation = (patch: Record<string, unknown>): Record<string, unknown> => {
+    const json = good();
+    const anns = json['annotations'] as Record<string, unknown>[];
+    anns[1] = { ...anns[1], ...patch };
+    return json;
+  };
+  /** Each case: the file, and the field both readers must name. */
+  const cases: [string, Record<string, unknown>, string][] = [
+    ['a negative box width', withAnnotation({ bbox: [30, 20, -10, 10] }), 'bbox'],
+    ['a negative box height', withAnnotation({ bbox: [30, 20, 10, -1] }), 'bbox'],
+    ['a duplicate annotation id', withAnnotation({ id: 10 }), 'id'],
+    ['a missing annotation id', withAnnotation({ id: undefined }), 'id'],
+    ['an unknown image id', withAnnotation({ image_id: 99 }), 'image_id'],
+    ['an unknown category id', withAnnotation({ category_id: 4 }), 'category_id'],
+    ['a 3-number box', withAnnotation({ bbox: [1, 2, 3] }), 'bbox'],
+    ['iscrowd 2', withAnnotation({ iscrowd: 2 }), 'iscrowd'],
+  ];
+
+  it('accepts the good file in both readers', () => {
+    const file = writeCoco(root, 'train2017', good());
+    expect(CocoDataset.load(file, imageDir, { forTraining: true }).images).toHaveLength(2);
+    expect(readGroundTruth(file).annotations.id).toHaveLength(2);
+  });
+
+  for (const [what, json, field] of cases) {
+    it(`refuses ${what} in both, naming the file, annotation index 1 and field "${field}"`, () => {
+      const file = writeCoco(tempDir(), 'train2017', json);
+      const messages = [
+        () => CocoDataset.load(file, imageDir, { forTraining: true }),
+        () => CocoDataset.load(file, imageDir, { forTraining: false }),
+        () => readGroundTruth(file),
+      ].map((read) => {
+        try {
+          read();
+        } catch (err) {
+          expect(err).toBeInstanceOf(InputError);
+          return (err as Error).message;
+        }
+        throw new Error(`accepted ${what}`);
+      });
+      for (const m of messages) {
+        expect(m.startsWith(`${file}: index 1: field "`)).toBe(true);
+        // the evaluation reader names fields as annotations.<key>
+        expect(m).toMatch(new RegExp(`field "(annotations\\.)?${field}"`));
+        expect(m.split('\n')).toHaveLength(1);
+      }
+    });
+  }
+
+  it('a training split left with no image says which file and why', () => {
+    const bad = (json: Record<string, unknown>): string => {
+      const file = writeCoco(tempDir(), 'train2017', json);
+      try {
+        CocoDataset.load(file, imageDir, { forTraining: true });
+      } catch (err) {
+        expect(err).toBeInstanceOf(InputError);
+        expect((err as Error).message.startsWith(`${file}: no training images: `)).toBe(true);
+        return (err as Error).message;
+      }
+      throw new Error('expected an InputError');
+    };
+    expect(bad({ ...good(), annotations: [] })).toMatch(/none of the 2 images has an annotation \("annotations" is empty\)/);
+    expect(bad({ ...good(), images: [], annotations: [] })).toMatch(/"images" is empty/);
+    const onlyCrowdAndTiny = withAnnotation({ iscrowd: 1 });
+    (onlyCrowdAndTiny['annotations'] as Record<string, unknown>[])[0]!['bbox'] = [10, 10, 0.5, 20];
+    expect(bad(onlyCrowdAndTiny)).toMatch(/none of the 2 images has a usable box \(annotations: 1 crowd, 1 under 1 pixel after clipping\)/);
+    // evaluation keeps every image, boxes or not
+    const file = writeCoco(tempDir(), 'val2017', { ...good(), annotations: [] });
+    expect(CocoDataset.load(file, imageDir, { forTraining: false }).images).toHaveLength(2);
   });
 });

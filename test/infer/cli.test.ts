@@ -79,8 +79,13 @@ describe('infer-det', () => {
 
     const broken = inferDet(ckpt, join(work, 'broken.jpg'), '--out', join(work, 'o3'));
     expect(broken.status).toBe(2);
-    // After the one status line, the error: one line naming the file.
-    expect(broken.stderr.split('\n').slice(1)).toEqual([expect.stringMatching(new RegExp(`^infer-det: ${join(work, 'broken.jpg')}: cannot read image \\(.+\\)$`)), '']);
+    // After the two status lines (backend, model), the error: one line naming the file, and the count.
+    expect(broken.stderr.split('\n').slice(2)).toEqual([
+      expect.stringMatching(new RegExp(`^infer-det: ${join(work, 'broken.jpg')}: cannot read image \\(.+\\)$`)),
+      'infer-det: none of the 1 image(s) could be read; results.json is empty',
+      '',
+    ]);
+    expect(JSON.parse(readFileSync(join(work, 'o3', 'results.json'), 'utf8'))).toEqual([]);
 
     const badFlag = inferDet(ckpt, images, '--out', join(work, 'o4'), '--score', '2');
     expect(badFlag.status).toBe(2);

@@ -7,7 +7,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defaultConfig } from '../../src/config/defaults.js';
 import type { ImageDetections } from '../../src/infer/draw.js';
 import { runInference, toCocoResults, type Detector } from '../../src/infer/run.js';
-import { InputError } from '../../src/util/errors.js';
 
 describe('toCocoResults', () => {
   it('writes xywh boxes and maps labels to category ids', () => {
@@ -92,18 +91,39 @@ describe('runInference', () => {
     await expect(run).rejects.toThrow(`--out ${dir}: drawing would overwrite the input image ${join(dir, '000000000001.jpg')}; choose another directory`);
   });
 
-  it('names an unreadable image in a one-line InputError', async () => {
-    const detector: Detector = { detect: async () => [] };
-    const run = runInference(detector, [{ path: join(dir, 'broken.jpg'), imageId: 1 }], {
-      input: defaultConfig().input,
-      batchSize: 1,
-      scoreThreshold: 0.3,
-      categories: { ids: [1], names: ['a'] },
-      outDir: null,
-      draw: false,
-    });
-    await expect(run).rejects.toBeInstanceOf(InputError);
-    await expect(run).rejects.toThrow(new RegExp(`^${join(dir, 'broken.jpg')}: cannot read image \\([^\\n]+\\)$`));
-    expect(existsSync(join(out, 'broken.jpg'))).toBe(false);
+  it('writes the results of the images it could read and names each one it could not', async () => {
+    writeFileSync(join(dir, 'empty.jpg'), Buffer.alloc(0));
+    const detector: Detector = {
+      detect: async (_images, imageSizes) =>
+        imageSizes.map(() => ({ boxes: Float32Array.of(0, 0, 16, 8), scores: Float32Array.of(0.9), labels: Int32Array.of(0) })),
+    };
+    const partial = join(dir, 'partial');
+    const cfg = defaultConfig();
+    cfg.input.testMinSize = 32;
+    cfg.input.maxSize = 64;
+    const summary = await runInference(
+      detector,
+      [
+        { path: join(dir, 'broken.jpg'), imageId: 7 },
+        { path: join(dir, '000000000001.jpg'), imageId: 1 },
+        { path: join(dir, 'empty.jpg'), imageId: 8 },
+      ],
+      { input: cfg.input, batchSize: 2, scoreThreshold: 0.3, categories: { ids: [5], names: ['five'] }, outDir: partial, draw: true },
+    );
+    expect(summary.images).toBe(1);
+    expect(summary.failures.map((f) => [f.imageId, f.path])).toEqual([
+      [7, join(dir, 'broken.jpg')],
+      [8, join(dir, 'empty.jpg')],
+    ]);
+    for (const f of summary.failures) {
+      expect(f.message.split('\n')).toHaveLength(1);
+      expect(f.message.startsWith(`${f.path}: cannot read image (`)).toBe(true);
+    }
+    // 40x20 shown at 64x32: scale 0.625 per axis; [0, 0, 16, 8] -> xywh [0, 0, 10, 5].
+    const expected = [{ image_id: 1, category_id: 5, bbox: [0, 0, 10, 5], score: 0.9 }];
+    expect(summary.results).toEqual(expected);
+    expect(JSON.parse(readFileSync(join(partial, 'results.json'), 'utf8'))).toEqual(expected);
+    expect(existsSync(join(partial, '000000000001.jpg'))).toBe(true);
+    expect(existsSync(join(partial, 'broken.jpg'))).toBe(false);
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { userErrorLine } from '../../src/cli/exit.js';
+import { oneLineError } from '../../src/cli/exit.js';
 import { EnvironmentError, environmentError } from '../../src/util/env-errors.js';
 import { InputError } from '../../src/util/errors.js';
 
@@ -22,9 +22,9 @@ describe('environment errors', () => {
   });
 
   it('the CLI line: bad input and a bad environment give one line, anything else none (a bug, with its stack)', () => {
-    expect(userErrorLine(new InputError('a.json: field "x" must be positive\nmore'))).toBe('a.json: field "x" must be positive');
-    expect(userErrorLine(errno('ENOSPC', 'write', '/w/log.txt'))).toBe('cannot write /w/log.txt: no space left on device');
-    expect(userErrorLine(new EnvironmentError('cannot write work dir /ro: read-only file system', 'EROFS', '/ro'))).toBe('cannot write work dir /ro: read-only file system');
-    expect(userErrorLine(new RangeError('bug'))).toBeNull();
+    expect(oneLineError(new InputError('a.json: field "x" must be positive\nmore'))).toBe('a.json: field "x" must be positive');
+    expect(oneLineError(errno('ENOSPC', 'write', '/w/log.txt'))).toBe('cannot write /w/log.txt: no space left on device');
+    expect(oneLineError(new EnvironmentError('cannot write work dir /ro: read-only file system', 'EROFS', '/ro'))).toBe('cannot write work dir /ro: read-only file system');
+    expect(oneLineError(new RangeError('bug'))).toBeNull();
   });
 });
