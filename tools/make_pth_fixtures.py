@@ -10,7 +10,7 @@ Writes into --out:
                               a 0-d tensor, an empty tensor, an nn.Parameter
   nested.pth                  {"model": <mixed>, "epoch": 3, "optimizer": {"lr": 0.01, "step": [1, 2]}}
   legacy.pth                  <mixed> in the legacy format (_use_new_zipfile_serialization=False)
-  unsafe.pth                  a pickle that would call posix.system: the reader must refuse it
+  unsafe.pth                  a pickle that calls posix.system("touch OUT/unsafe-ran"): the reader must refuse it
   retinanet-small.pth         the parity fixture's RetinaNet state dict (when --parity is given)
   <name>.safetensors          for each checkpoint above except unsafe.pth, the tensors as PyTorch loads them
                               (torch.load), made contiguous, element types kept: the reference, bit for bit
@@ -55,8 +55,13 @@ def mixed():
 
 
 class Unsafe:
+    """Unpickling this runs `touch MARKER`: a reader that executes pickle code leaves the marker behind."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
     def __reduce__(self):
-        return (os.system, ("echo psdet-unpickler-ran-code > /dev/null",))
+        return (os.system, (f"touch '{self.marker}'",))
 
 
 def sha256(path):
@@ -83,7 +88,7 @@ def main():
         torch.save(sd, os.path.join(args.out, f"{name}.pth"))
     torch.save({"model": mixed(), "epoch": 3, "optimizer": {"lr": 0.01, "step": [1, 2]}}, os.path.join(args.out, "nested.pth"))
     torch.save(mixed(), os.path.join(args.out, "legacy.pth"), _use_new_zipfile_serialization=False)
-    torch.save({"weight": torch.ones(2), "payload": Unsafe()}, os.path.join(args.out, "unsafe.pth"))
+    torch.save({"weight": torch.ones(2), "payload": Unsafe(os.path.join(os.path.abspath(args.out), "unsafe-ran"))}, os.path.join(args.out, "unsafe.pth"))
     names = ["resnet18", "resnet50", "mixed", "nested", "legacy"]
     if args.parity:
         torch.save(load_file(args.parity), os.path.join(args.out, "retinanet-small.pth"))
