@@ -26,9 +26,11 @@ import { checkpointConfig, loadDetector, resolveModelSource } from '../infer/loa
 import { ProgressBar } from '../infer/progress.js';
 import { evaluateDetector } from '../train/evaluate.js';
 import { InputError } from '../util/errors.js';
+import { detectorFromWeights, WEIGHTS_HELP } from './weights.js';
 
 interface CheckpointEvalFlags {
-  checkpoint: string;
+  checkpoint?: string;
+  weights?: string;
   data: string;
   split: string;
   out?: string;
@@ -57,11 +59,17 @@ export function splitPaths(root: string, split: string): { annotations: string; 
   return { annotations, images };
 }
 
+/** A directory name for a weights spec: `torchvision:retinanet_resnet50_fpn_coco` -> `retinanet_resnet50_fpn_coco`. */
+function weightsName(spec: string): string {
+  return (spec.split(/[/:]/).filter((s) => s !== '').pop() ?? 'weights').replace(/\.(pth|pt|safetensors)$/, '').replace(/[^A-Za-z0-9._-]/g, '_');
+}
+
 /** Runs the checkpoint mode. Bad input is thrown as InputError / CommanderError for the caller to print. */
 export async function runCheckpointEval(argv: string[]): Promise<void> {
   const program = new Command('eval-det')
     .description('Evaluate a checkpoint on a COCO split: results JSON, COCO stats, per-category AP, collapse table')
-    .requiredOption('--checkpoint <path>', 'checkpoint directory (or checkpoints/ or work dir: its latest), or a deploy model directory')
+    .option('--checkpoint <path>', 'checkpoint directory (or checkpoints/ or work dir: its latest), or a deploy model directory')
+    .option('--weights <spec>', `instead of --checkpoint: ${WEIGHTS_HELP} (config: --config, else torchvision's R50 1x recipe)`)
     .requiredOption('--data <dir>', 'COCO root: annotations/instances_<split>.json and <split>/ or images/<split>/')
     .option('--split <name>', 'split to evaluate', 'val2017')
     .option('--out <dir>', 'where results_<split>.json goes (default: the run\'s eval/ directory, else the checkpoint directory)')
@@ -77,17 +85,27 @@ export async function runCheckpointEval(argv: string[]): Promise<void> {
   const flags = program.opts<CheckpointEvalFlags>();
 
   const paths = splitPaths(flags.data, flags.split);
-  const source = resolveModelSource(flags.checkpoint);
+  if ((flags.checkpoint === undefined) === (flags.weights === undefined)) throw new InputError('give one of --checkpoint PATH and --weights SPEC');
+  const weights = flags.weights;
+  const source = weights === undefined ? resolveModelSource(flags.checkpoint!) : { kind: 'weights' as const, dir: flags.out ?? join('work_dirs', `eval-${weightsName(weights)}`) };
   const overrides = [parseAssignments(flags.set)];
   tf.env().set('PROD', true);
   const backend = await selectBackend(flags.backend);
-  const loaded = await loadDetector(flags.checkpoint, { configPath: flags.config ?? null, overrides });
+  const dataset = CocoDataset.load(paths.annotations, paths.images, { forTraining: false, limit: flags.limit });
+  const categories = { ids: dataset.categories.map((c) => c.id), names: dataset.categories.map((c) => c.name) };
+  const loaded =
+    weights === undefined
+      ? await loadDetector(flags.checkpoint!, { configPath: flags.config ?? null, overrides })
+      : await detectorFromWeights(weights, { configPath: flags.config ?? null, overrides, categories, command: 'eval-det' });
   try {
     const config: Config =
-      source.kind === 'checkpoint' ? checkpointConfig(source.dir, flags.config ?? null, overrides).config : defaultConfig();
+      'config' in loaded
+        ? (loaded.config as Config)
+        : source.kind === 'checkpoint'
+          ? checkpointConfig(source.dir, flags.config ?? null, overrides).config
+          : defaultConfig();
     config.input = loaded.input;
     config.data.valLimit = flags.limit;
-    const dataset = CocoDataset.load(paths.annotations, paths.images, { forTraining: false, limit: flags.limit });
     if (dataset.categories.length !== loaded.categories.ids.length) {
       throw new InputError(
         `${paths.annotations}: has ${dataset.categories.length} categories but the model has ${loaded.categories.ids.length} classes`,

@@ -5,6 +5,7 @@ import { defaultConfig } from '../config/defaults.js';
 import { parseAssignments, readConfigFile, resolveConfig } from '../config/resolve.js';
 import type { Config } from '../config/types.js';
 import { InputError } from '../util/errors.js';
+import { WEIGHTS_HELP } from './weights-help.js';
 
 /** The config used when none is named: the tiny RetinaNet on the embedded shapes set. */
 export const DEFAULT_CONFIG = fileURLToPath(new URL('../../models/retinanet_r18_tiny_shapes.json', import.meta.url));
@@ -19,6 +20,8 @@ export interface TrainCommand {
   evalOnly: boolean;
   /** Progress bar on a terminal (off with --no-progress). */
   progress: boolean;
+  /** Fine-tune from these weights (src/cli/weights.ts), null = the config's initialisation. */
+  weights: string | null;
 }
 
 function number(flag: string): (value: string) => number {
@@ -39,6 +42,7 @@ export function trainProgram(): Command {
     .option('--skip-bad-images', 'an unreadable image is a warning (counted, and left out of its batch), not an error')
     .option('--work-dir <dir>', 'run directory (default work_dirs/<config>-<norm>)')
     .addOption(new Option('--backend <name>', 'tfjs backend').choices(['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu']))
+    .option('--weights <spec>', `fine-tune from ${WEIGHTS_HELP}`)
     .option('--resume [auto|path]', 'continue from the newest checkpoint of the work dir, or from PATH')
     .option('--eval-only', 'evaluate a checkpoint (the --resume one, else the newest) and exit')
     .option('--max-iter <n>', 'solver.maxIter', number('--max-iter'))
@@ -78,6 +82,7 @@ export function parseTrainArgs(args: readonly string[]): TrainCommand {
     optimizer?: string;
     set?: string[];
     progress: boolean;
+    weights?: string;
   }>();
   const configPath = program.args[0] ?? DEFAULT_CONFIG;
   if (!existsSync(configPath)) throw new InputError(`${configPath}: config file not found`);
@@ -99,7 +104,7 @@ export function parseTrainArgs(args: readonly string[]): TrainCommand {
   if (Object.keys(data).length > 0) named.data = data;
   const overrides: unknown[] = [named, ...(o.set ?? []).map((a) => parseAssignments([a]))];
   const resume = o.resume === undefined ? null : o.resume === true ? 'auto' : String(o.resume);
-  return { configPath, overrides, resume, evalOnly: o.evalOnly === true, progress: o.progress };
+  return { configPath, overrides, resume, evalOnly: o.evalOnly === true, progress: o.progress, weights: o.weights ?? null };
 }
 
 /**

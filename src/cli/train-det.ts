@@ -105,7 +105,8 @@ async function main(args: readonly string[]): Promise<number> {
     writeFileSync(join(config.workDir, 'config.json'), `${JSON.stringify(config, null, 2)}\n`);
     for (const line of environmentLines(config, backend, tf.version_core, args)) info(line);
     info(`resolved config written to ${join(config.workDir, 'config.json')}`);
-    const result = await runTraining(config, { resume: cmd.resume, evalOnly: cmd.evalOnly, reporter, backend });
+    const initWeights = cmd.weights === null ? undefined : await (await import('./weights.js')).initialWeights(cmd.weights, config, info);
+    const result = await runTraining(config, { resume: cmd.resume, evalOnly: cmd.evalOnly, reporter, backend, ...(initWeights === undefined ? {} : { initWeights }) });
     bar?.clear();
     if (result.stopped) {
       info(`stopped at iteration ${result.iteration}; checkpoint ${result.lastCheckpoint ?? '(none)'}; continue with --resume`);
