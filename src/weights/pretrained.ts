@@ -162,6 +162,7 @@ export function loadPretrained(model: PretrainedTarget, weights: SafetensorsFile
     }
   }
   const r = loadTorchvisionWeights(model, source, 'retinanet', { file, betaShift, strict: false, ...(skip === undefined ? {} : { skip }) });
+  if (skip !== undefined) r.unexpected = r.unexpected.filter((n) => n !== CLS_WEIGHT && n !== CLS_BIAS);
   if (r.missing.length > 0 || r.unexpected.length > 0) {
     const list = (names: string[]): string => `${names.slice(0, 4).join(', ')}${names.length > 4 ? `, ... (${names.length} in all)` : ''}`;
     throw new InputError(
