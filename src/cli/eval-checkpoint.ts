@@ -5,6 +5,8 @@
  *
  *   eval-det --checkpoint work_dirs/x/checkpoints/model_0000500 --data ../shared/data/coco-mini [--split val2017]
  *            [--out DIR] [--batch N] [--limit N] [--backend auto|wasm|cpu] [--config FILE] [--set key=value ...]
+ *   eval-det --weights torchvision:retinanet_resnet50_fpn_coco --data data/coco   (any --weights form of
+ *            src/cli/weights.ts: a model built from --config, else torchvision's R50 1x recipe, classes from the data)
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';

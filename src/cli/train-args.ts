@@ -5,6 +5,7 @@ import { defaultConfig } from '../config/defaults.js';
 import { parseAssignments, readConfigFile, resolveConfig } from '../config/resolve.js';
 import type { Config } from '../config/types.js';
 import { InputError } from '../util/errors.js';
+import { parseWeightsSpec } from '../weights/source.js';
 import { WEIGHTS_HELP } from './weights-help.js';
 
 /** The config used when none is named: the tiny RetinaNet on the embedded shapes set. */
@@ -104,6 +105,8 @@ export function parseTrainArgs(args: readonly string[]): TrainCommand {
   if (Object.keys(data).length > 0) named.data = data;
   const overrides: unknown[] = [named, ...(o.set ?? []).map((a) => parseAssignments([a]))];
   const resume = o.resume === undefined ? null : o.resume === true ? 'auto' : String(o.resume);
+  // An unknown torchvision:NAME or a malformed URL is reported before anything loads.
+  if (o.weights !== undefined) parseWeightsSpec(o.weights);
   return { configPath, overrides, resume, evalOnly: o.evalOnly === true, progress: o.progress, weights: o.weights ?? null };
 }
 
@@ -113,6 +116,7 @@ export function parseTrainArgs(args: readonly string[]): TrainCommand {
  */
 export function resolveTrainConfig(cmd: TrainCommand): Config {
   const config = resolveConfig(cmd.configPath, cmd.overrides);
+  if (config.model.pretrainedBackbone !== null) parseWeightsSpec(config.model.pretrainedBackbone);
   const fileSetsWorkDir = (readConfigFile(cmd.configPath) as { workDir?: unknown }).workDir !== undefined;
   if (!fileSetsWorkDir && config.workDir === defaultConfig().workDir && !flagSetsWorkDir(cmd.overrides)) {
     config.workDir = `work_dirs/${config.name}-${config.model.norm}`;

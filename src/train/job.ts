@@ -112,7 +112,14 @@ export async function runTraining(config: Config, options: Partial<JobOptions> =
   const pretrained = config.model.pretrainedBackbone;
   if (pretrained !== null && !evalOnly) {
     try {
-      const read = await readWeightsSpec(pretrained);
+      let decile = -1;
+      const read = await readWeightsSpec(pretrained, {
+        onProgress: (received, total) => {
+          const d = total === null ? -1 : Math.floor((10 * received) / total);
+          if (d !== decile && total !== null) reporter.info(`downloading ${pretrained}: ${(received / 2 ** 20).toFixed(1)} / ${(total / 2 ** 20).toFixed(1)} MB`);
+          decile = d;
+        },
+      });
       reporter.info(`backbone weights: ${read.label}: ${applyWeights(model, read, config.model, { scope: 'backbone' }).summary}`);
     } catch (err) {
       model.dispose();
