@@ -28,7 +28,7 @@ import { checkpointConfig, loadDetector, resolveModelSource } from '../infer/loa
 import { ProgressBar } from '../infer/progress.js';
 import { evaluateDetector } from '../train/evaluate.js';
 import { InputError } from '../util/errors.js';
-import { detectorFromWeights, WEIGHTS_HELP } from './weights.js';
+import { detectorFromWeights, isStateDictSpec, WEIGHTS_HELP } from './weights.js';
 
 interface CheckpointEvalFlags {
   checkpoint?: string;
@@ -88,7 +88,8 @@ export async function runCheckpointEval(argv: string[]): Promise<void> {
 
   const paths = splitPaths(flags.data, flags.split);
   if ((flags.checkpoint === undefined) === (flags.weights === undefined)) throw new InputError('give one of --checkpoint PATH and --weights SPEC');
-  const weights = flags.weights;
+  // --checkpoint takes the state dict forms too (a .pth / .safetensors file, torchvision:NAME, a URL).
+  const weights = flags.weights ?? (isStateDictSpec(flags.checkpoint!) ? flags.checkpoint : undefined);
   const source = weights === undefined ? resolveModelSource(flags.checkpoint!) : { kind: 'weights' as const, dir: flags.out ?? join('work_dirs', `eval-${weightsName(weights)}`) };
   const overrides = [parseAssignments(flags.set)];
   tf.env().set('PROD', true);

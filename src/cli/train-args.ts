@@ -116,6 +116,8 @@ export function parseTrainArgs(args: readonly string[]): TrainCommand {
  */
 export function resolveTrainConfig(cmd: TrainCommand): Config {
   const config = resolveConfig(cmd.configPath, cmd.overrides);
+  // --weights replaces the config's backbone weights (no download of weights that would be overwritten).
+  if (cmd.weights !== null) config.model.pretrainedBackbone = null;
   if (config.model.pretrainedBackbone !== null) parseWeightsSpec(config.model.pretrainedBackbone);
   const fileSetsWorkDir = (readConfigFile(cmd.configPath) as { workDir?: unknown }).workDir !== undefined;
   if (!fileSetsWorkDir && config.workDir === defaultConfig().workDir && !flagSetsWorkDir(cmd.overrides)) {

@@ -111,7 +111,9 @@ describe('pretrained weights into BN, FrozenBN and psBN', () => {
     const categories = { ids: [1, 3, 18], names: ['person', 'car', 'dog'] };
     expect(categories.ids.map((id) => TORCHVISION_COCO_LABELS[id])).toEqual(categories.names);
     const target = buildRetinaNet(tinyModelConfig({ numClasses: 3 }), new Rng(22));
+    const before = tf.memory().numTensors;
     const r = loadPretrained(target, file, { file: 'coco.pth', norm: 'frozen_bn', psbnAlpha: 0.1, categories });
+    expect(tf.memory().numTensors).toBe(before);
     expect(r.classHead).toBe('mapped');
     const w = file.tensors.get('head.classification_head.cls_logits.weight')!; // OIHW [9 * 91, 16, 3, 3]
     const bias = file.tensors.get('head.classification_head.cls_logits.bias')!.values;
@@ -152,10 +154,12 @@ describe('pretrained weights into BN, FrozenBN and psBN', () => {
     const opts = { file: 'ckpt.pth', norm: 'bn' as const, psbnAlpha: 0.1 };
     const missing: SafetensorsFile = { tensors: new Map(file.tensors), metadata: {} };
     missing.tensors.delete('backbone.body.layer2.1.conv2.weight');
+    const before = tf.memory().numTensors;
     expect(() => loadPretrained(target, missing, opts)).toThrow(/^ckpt\.pth: not a torchvision RetinaNet for this model: tensor "backbone\.body\.layer2\.1\.conv2\.weight" missing \(psdet backbone\.res3\.1\.conv2\.weight\)$/);
     const wrong: SafetensorsFile = { tensors: new Map(file.tensors), metadata: {} };
     wrong.tensors.set('backbone.fpn.layer_blocks.0.0.bias', { dtype: 'F32', shape: [7], values: new Float32Array(7) });
     expect(() => loadPretrained(target, wrong, opts)).toThrow('ckpt.pth: tensor "backbone.fpn.layer_blocks.0.0.bias" [7] does not fit psdet "fpn.output3.bias" [16]');
+    expect(tf.memory().numTensors).toBe(before);
     const other: SafetensorsFile = { tensors: new Map([['encoder.weight', file.tensors.get('backbone.body.bn1.bias')!]]), metadata: {} };
     expect(() => loadPretrained(target, other, opts)).toThrow(/^ckpt\.pth: neither a torchvision ResNet \/ RetinaNet state dict nor psdet weights \(names start encoder\.weight\)$/);
     source.dispose();
