@@ -8,7 +8,7 @@ Writes into --out:
   mixed.pth                   float32, float16, bfloat16, float64, int64, int32, uint8, bool; a transposed
                               (non-contiguous) tensor, a slice with a storage offset, two views of one storage,
                               a 0-d tensor, an empty tensor, an nn.Parameter
-  nested.pth                  {"model": <mixed>, "epoch": 3, "optimizer": {"lr": 0.01, "step": [1, 2]}}
+  nested.pth                  {"model": <mixed>, "epoch": 3, "optimizer": {...}, "args": argparse.Namespace(...)}
   legacy.pth                  <mixed> in the legacy format (_use_new_zipfile_serialization=False)
   unsafe.pth                  a pickle that calls posix.system("touch OUT/unsafe-ran"): the reader must refuse it
   retinanet-small.pth         the parity fixture's RetinaNet state dict (when --parity is given)
@@ -86,7 +86,11 @@ def main():
     }
     for name, sd in files.items():
         torch.save(sd, os.path.join(args.out, f"{name}.pth"))
-    torch.save({"model": mixed(), "epoch": 3, "optimizer": {"lr": 0.01, "step": [1, 2]}}, os.path.join(args.out, "nested.pth"))
+    # as torchvision's reference scripts save: {"model", "optimizer", "epoch", "args": argparse.Namespace}
+    torch.save(
+        {"model": mixed(), "epoch": 3, "optimizer": {"lr": 0.01, "step": [1, 2]}, "args": argparse.Namespace(lr=0.01, data_path="/coco")},
+        os.path.join(args.out, "nested.pth"),
+    )
     torch.save(mixed(), os.path.join(args.out, "legacy.pth"), _use_new_zipfile_serialization=False)
     torch.save({"weight": torch.ones(2), "payload": Unsafe(os.path.join(os.path.abspath(args.out), "unsafe-ran"))}, os.path.join(args.out, "unsafe.pth"))
     names = ["resnet18", "resnet50", "mixed", "nested", "legacy"]

@@ -94,6 +94,8 @@ const rebuildTensor: Callable = (args, fail) => {
 const ALLOWED: Record<string, Callable> = {
   'collections.OrderedDict': () => new Map(),
   'builtins.dict': () => new Map(),
+  // The `args` of torchvision's reference training scripts: a plain attribute holder, read as an (empty) dict.
+  'argparse.Namespace': () => new Map(),
   'torch._utils._rebuild_tensor_v2': rebuildTensor,
   // nn.Parameter pickles as (data, requires_grad, hooks): the data is the tensor.
   'torch._utils._rebuild_parameter': (args) => args[0] ?? null,
