@@ -134,6 +134,12 @@ async function fetchTo(url: string, part: string, final: string, opts: DownloadO
     clearTimeout(timer);
     throw offline(controller.signal.aborted ? `no response in ${stall / 1000} s` : code(err));
   }
+  if (response.status === 416 && have > 0) {
+    // The part is already whole (a run stopped between the last byte and the rename): verify it as it is.
+    clearTimeout(timer);
+    await response.body?.cancel();
+    return;
+  }
   if (response.status !== 200 && response.status !== 206) {
     clearTimeout(timer);
     throw offline(`HTTP ${response.status} ${response.statusText}`.trim());

@@ -175,19 +175,35 @@ function materialise(t: TensorRef, name: string, file: string): RawTensor {
     expect *= t.shape[d]!;
   }
   if (contiguous) return { dtype: s.dtype, shape, data: bytes.subarray(t.offset * es, (t.offset + numel) * es) };
+  return { dtype: s.dtype, shape, data: gather(bytes, es, t.offset, shape, t.stride, numel) };
+}
+
+/**
+ * The elements of a strided view in row-major order: an odometer over the sizes moves the source index by the
+ * strides. Whole elements are copied as 16- / 32-bit words when the storage is aligned for it (torch.save's zip
+ * entries are), byte by byte otherwise.
+ */
+function gather(bytes: Uint8Array, es: number, offset: number, shape: number[], stride: number[], numel: number): Uint8Array {
   const out = new Uint8Array(numel * es);
+  const word = es === 4 || es === 2 ? es : 1;
+  const aligned = bytes.byteOffset % word === 0;
+  const unit = aligned ? word : 1;
+  const per = es / unit;
+  const view = (b: Uint8Array): Uint8Array | Uint16Array | Uint32Array =>
+    unit === 4 ? new Uint32Array(b.buffer, b.byteOffset, b.byteLength / 4) : unit === 2 ? new Uint16Array(b.buffer, b.byteOffset, b.byteLength / 2) : b;
+  const from = view(bytes.subarray(0, bytes.length - (bytes.length % unit)));
+  const to = view(out);
   const index = new Array<number>(shape.length).fill(0);
-  let src = t.offset;
+  let src = offset;
   for (let i = 0; i < numel; i++) {
-    out.set(bytes.subarray(src * es, src * es + es), i * es);
-    // odometer over the sizes, moving the source by the strides
+    for (let k = 0; k < per; k++) to[i * per + k] = from[src * per + k]!;
     for (let d = shape.length - 1; d >= 0; d--) {
       index[d]!++;
-      src += t.stride[d]!;
+      src += stride[d]!;
       if (index[d]! < shape[d]!) break;
-      src -= index[d]! * t.stride[d]!;
+      src -= index[d]! * stride[d]!;
       index[d] = 0;
     }
   }
-  return { dtype: s.dtype, shape, data: out };
+  return out;
 }

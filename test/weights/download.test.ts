@@ -40,6 +40,10 @@ async function startServer(): Promise<TestServer> {
     const m = /^bytes=(\d+)-$/.exec(req.headers.range ?? '');
     if (m !== null) {
       const from = Number(m[1]);
+      if (from >= body.length) {
+        res.writeHead(416, { 'content-range': `bytes */${body.length}` }).end();
+        return;
+      }
       res.writeHead(206, { 'content-length': body.length - from, 'content-range': `bytes ${from}-${body.length - 1}/${body.length}` }).end(body.subarray(from));
       return;
     }
@@ -106,6 +110,18 @@ describe.skipIf(PTH_SKIP !== '')(`downloads from a local HTTP server ${PTH_SKIP}
     writeFileSync(`${target}.part`, body.subarray(0, 1000));
     const got = await cachedDownload(url, { cacheDir: cache });
     expect(server.requests).toEqual([{ path: `/models/${name}`, range: 'bytes=1000-' }]);
+    expect(Buffer.compare(readFileSync(got.path), body)).toBe(0);
+    rmSync(cache, { recursive: true });
+  });
+
+  it('a part that is already whole (stopped before the rename) is verified and moved into place', async () => {
+    const url = `${server.url}/models/${name}`;
+    const target = cachePath(url, cache);
+    const { mkdirSync } = await import('node:fs');
+    mkdirSync(join(target, '..'), { recursive: true });
+    writeFileSync(`${target}.part`, body);
+    const got = await cachedDownload(url, { cacheDir: cache });
+    expect(server.requests).toEqual([{ path: `/models/${name}`, range: `bytes=${body.length}-` }]);
     expect(Buffer.compare(readFileSync(got.path), body)).toBe(0);
     rmSync(cache, { recursive: true });
   });
