@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { closeSync, createReadStream, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { closeSync, createReadStream, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { InputError } from '../util/errors.js';
@@ -10,7 +10,8 @@ import { InputError } from '../util/errors.js';
  * - the cache is `$PSDET_CACHE`, else `~/.cache/psdet`; a URL's file goes to `<cache>/<host>/<file name>`;
  * - bytes go to `<file>.part` and resume from there with an HTTP Range request after an interruption;
  * - the finished file is checked against the sha256 prefix in its name (`resnet50-0676ba61.pth`: the first 8 hex
- *   digits), and a mismatch removes it; only then is it renamed into place, so the cache never holds a bad file;
+ *   digits), and a mismatch removes it; only then is it renamed into place (with a `<file>.sha256` note), so the
+ *   cache never holds a bad file; a file put into the cache by hand (no note) is hashed once before first use;
  * - a `<file>.lock` (with the pid) keeps two processes from writing the same file;
  * - a network failure is one line naming the URL and where to put the file by hand.
  * Node's built-in fetch does the HTTP; nothing here needs a dependency.
@@ -55,8 +56,11 @@ export interface Downloaded {
 /** The file for `url`: from the cache, else downloaded, verified and cached. */
 export async function cachedDownload(url: string, opts: DownloadOptions = {}): Promise<Downloaded> {
   const path = cachePath(url, opts.cacheDir ?? cacheRoot());
-  if (existsSync(path)) return { path, downloaded: false };
   const expected = opts.sha256Prefix === undefined ? hashPrefixOf(basename(path)) : opts.sha256Prefix;
+  if (existsSync(path)) {
+    await checkPlacedByHand(path, expected);
+    return { path, downloaded: false };
+  }
   try {
     mkdirSync(dirname(path), { recursive: true });
   } catch (err) {
@@ -77,9 +81,28 @@ export async function cachedDownload(url: string, opts: DownloadOptions = {}): P
       }
     }
     renameSync(part, path);
+    if (expected !== null) writeFileSync(`${path}.sha256`, `${expected}\n`);
     return { path, downloaded: true };
   } finally {
     release();
+  }
+}
+
+/**
+ * A cached file without its `.sha256` note was put there by hand (as the offline message suggests): it is hashed
+ * once, and refused if it is not the file its name promises; a good one gets the note, so later runs skip the hash.
+ */
+async function checkPlacedByHand(path: string, expected: string | null): Promise<void> {
+  const note = `${path}.sha256`;
+  if (expected === null || existsSync(note)) return;
+  const actual = await sha256File(path);
+  if (!actual.startsWith(expected)) {
+    throw new InputError(`${path}: sha256 ${actual.slice(0, 16)}... does not start with ${expected} as its name says; replace it with the right file or delete it`);
+  }
+  try {
+    writeFileSync(note, `${expected}\n`);
+  } catch {
+    // a read-only cache still works; the file is hashed again next time
   }
 }
 

@@ -98,7 +98,7 @@ describe.skipIf(PTH_SKIP !== '')(`downloads from a local HTTP server ${PTH_SKIP}
     expect(server.requests).toHaveLength(1);
     // and the cached file is the checkpoint
     expect(readWeightsFile(second.path).tensors.get('f32')!.shape).toEqual([3, 4]);
-    expect(readdirSync(join(cache, new URL(server.url).host.replace(':', '_')))).toEqual([name]);
+    expect(readdirSync(join(cache, new URL(server.url).host.replace(':', '_'))).sort()).toEqual([name, `${name}.sha256`]);
     rmSync(cache, { recursive: true });
   });
 
@@ -123,6 +123,21 @@ describe.skipIf(PTH_SKIP !== '')(`downloads from a local HTTP server ${PTH_SKIP}
     const got = await cachedDownload(url, { cacheDir: cache });
     expect(server.requests).toEqual([{ path: `/models/${name}`, range: `bytes=${body.length}-` }]);
     expect(Buffer.compare(readFileSync(got.path), body)).toBe(0);
+    rmSync(cache, { recursive: true });
+  });
+
+  it('a file put into the cache by hand is hashed once: the right one is used, a wrong one refused', async () => {
+    const url = `${server.url}/models/${name}`;
+    const target = cachePath(url, cache);
+    const { mkdirSync } = await import('node:fs');
+    mkdirSync(join(target, '..'), { recursive: true });
+    writeFileSync(target, Buffer.concat([body, Buffer.from([0])]));
+    const wrong = (await cachedDownload(url, { cacheDir: cache }).catch((e: Error) => e)) as Error;
+    expect(wrong.message).toMatch(/sha256 [0-9a-f]{16}\.\.\. does not start with [0-9a-f]{8} as its name says; replace it with the right file or delete it$/);
+    writeFileSync(target, body);
+    expect((await cachedDownload(url, { cacheDir: cache })).downloaded).toBe(false);
+    expect(existsSync(`${target}.sha256`)).toBe(true);
+    expect(server.requests).toEqual([]);
     rmSync(cache, { recursive: true });
   });
 
