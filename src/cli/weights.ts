@@ -19,7 +19,7 @@ import type { RetinaNet } from '../model/retinanet.js';
 import { loadModelWeights, resolveResume } from '../train/checkpoint.js';
 import { InputError } from '../util/errors.js';
 import { Rng } from '../util/rng.js';
-import type { DownloadOptions } from '../weights/download.js';
+import { logProgress, type DownloadOptions } from '../weights/download.js';
 import { applyWeights, readWeightsSpec, type ReadWeights } from '../weights/load.js';
 import { parseWeightsSpec } from '../weights/source.js';
 
@@ -37,22 +37,13 @@ export function isStateDictSpec(arg: string): boolean {
   return existsSync(arg) && statSync(arg).isFile() && basename(arg) !== 'last';
 }
 
-/** Download progress on stderr (a terminal gets one updating line, a pipe a line per 10 %). */
+/** Download progress on stderr: one updating line on a terminal, a line per tenth of the file otherwise. */
 export function downloadProgress(command: string, stream: NodeJS.WriteStream = process.stderr): DownloadOptions {
-  let lastDecile = -1;
-  let started = false;
+  if (!stream.isTTY) return logProgress('weights', (line) => stream.write(`${command}: ${line}\n`));
   return {
     onProgress: (received, total) => {
       const mb = (n: number): string => (n / 2 ** 20).toFixed(1);
-      const text = `${command}: downloading ${mb(received)}${total === null ? '' : ` / ${mb(total)}`} MB`;
-      if (stream.isTTY) {
-        stream.write(`\r${text}${total !== null && received >= total ? '\n' : ''}`);
-        return;
-      }
-      const decile = total === null ? Math.floor(received / 2 ** 24) : Math.floor((10 * received) / total);
-      if (decile !== lastDecile || !started) stream.write(`${text}\n`);
-      lastDecile = decile;
-      started = true;
+      stream.write(`\r${command}: downloading ${mb(received)}${total === null ? '' : ` / ${mb(total)}`} MB${total !== null && received >= total ? '\n' : ''}`);
     },
   };
 }

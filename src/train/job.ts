@@ -19,6 +19,7 @@ import { summaryLines } from '../eval/report.js';
 import { buildRetinaNet } from '../model/build.js';
 import type { RetinaNet } from '../model/retinanet.js';
 import { InputError } from '../util/errors.js';
+import { logProgress } from '../weights/download.js';
 import { applyWeights, readWeightsSpec } from '../weights/load.js';
 import { Rng } from '../util/rng.js';
 import { loadModelWeights, resolveResume } from './checkpoint.js';
@@ -112,14 +113,7 @@ export async function runTraining(config: Config, options: Partial<JobOptions> =
   const pretrained = config.model.pretrainedBackbone;
   if (pretrained !== null && !evalOnly) {
     try {
-      let decile = -1;
-      const read = await readWeightsSpec(pretrained, {
-        onProgress: (received, total) => {
-          const d = total === null ? -1 : Math.floor((10 * received) / total);
-          if (d !== decile && total !== null) reporter.info(`downloading ${pretrained}: ${(received / 2 ** 20).toFixed(1)} / ${(total / 2 ** 20).toFixed(1)} MB`);
-          decile = d;
-        },
-      });
+      const read = await readWeightsSpec(pretrained, logProgress(pretrained, reporter.info));
       reporter.info(`backbone weights: ${read.label}: ${applyWeights(model, read, config.model, { scope: 'backbone' }).summary}`);
     } catch (err) {
       model.dispose();

@@ -53,6 +53,19 @@ export interface Downloaded {
   downloaded: boolean;
 }
 
+/** Progress as log lines, one per tenth of the file: `downloading LABEL: 9.8 / 97.8 MB`. */
+export function logProgress(label: string, log: (line: string) => void): DownloadOptions {
+  let decile = -1;
+  return {
+    onProgress: (received, total) => {
+      const d = total === null ? Math.floor(received / 2 ** 24) : Math.floor((10 * received) / total);
+      const mb = (n: number): string => (n / 2 ** 20).toFixed(1);
+      if (d !== decile) log(`downloading ${label}: ${mb(received)}${total === null ? '' : ` / ${mb(total)}`} MB`);
+      decile = d;
+    },
+  };
+}
+
 /** The file for `url`: from the cache, else downloaded, verified and cached. */
 export async function cachedDownload(url: string, opts: DownloadOptions = {}): Promise<Downloaded> {
   const path = cachePath(url, opts.cacheDir ?? cacheRoot());
