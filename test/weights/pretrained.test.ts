@@ -105,6 +105,22 @@ describe('pretrained weights into BN, FrozenBN and psBN', () => {
     for (const m of [source, fresh, target]) m.dispose();
   });
 
+  it('scope "backbone" (model.pretrainedBackbone) takes only the backbone of a whole RetinaNet, with the psBN shift', async () => {
+    const source = pretrainedSource(91);
+    const file = await torchvisionFile(source);
+    const fresh = buildRetinaNet(tinyModelConfig({ norm: 'psbn' }), new Rng(3));
+    const target = buildRetinaNet(tinyModelConfig({ norm: 'psbn' }), new Rng(3));
+    const r = loadPretrained(target, file, { file: 'coco.pth', norm: 'psbn', psbnAlpha: 0.25, scope: 'backbone' });
+    expect(r.classHead).toBe('not in weights');
+    const [a, b, c] = await Promise.all([namedTensors(source), namedTensors(target), namedTensors(fresh)]);
+    for (const [name, t] of b) {
+      if (!name.startsWith('backbone.')) expect(Array.from(t.values), name).toEqual(Array.from(c.get(name)!.values));
+      else if (name.endsWith('.beta')) expect(Array.from(t.values), name).toEqual(Array.from(a.get(name)!.values, (v) => Math.fround(v - 0.25)));
+      else expect(Array.from(t.values), name).toEqual(Array.from(a.get(name)!.values));
+    }
+    for (const m of [source, fresh, target]) m.dispose();
+  });
+
   it('a COCO RetinaNet head (91 torchvision labels) maps onto COCO categories: channel a*K+j <- a*91+id', async () => {
     const source = buildRetinaNet(tinyModelConfig({ numClasses: 91 }), new Rng(21));
     const file = await torchvisionFile(source);
