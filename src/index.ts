@@ -124,6 +124,14 @@ export { RetinaNet, featureSide, type RetinaNetOutputs, type ForwardOptions, typ
 export { buildRetinaNet, buildBackbone, normSpecOf } from './model/build.js';
 export { parseSafetensors, readSafetensors, serializeSafetensors, writeSafetensors, type SafetensorsFile, type StoredTensor, type TensorToWrite, type SafetensorsDType } from './weights/safetensors.js';
 export { loadTorchvisionWeights, toTorchvisionTensors, namedTensors, torchvisionNames, type TorchvisionLayout, type LoadReport, type LoadOptions } from './weights/torchvision.js';
+export { parseTorchCheckpoint, looksLikeTorchCheckpoint, type RawTensor, type RawStateDict } from './weights/pth.js';
+export { readTorchCheckpoint, readWeightsFile, decodeStateDict } from './weights/state-dict.js';
+export { unpickle, type PickleValue, type UnpickleOptions } from './weights/pickle.js';
+export { CATALOGUE, catalogueEntry, TORCHVISION_COCO_LABELS, type CatalogueEntry } from './weights/catalogue.js';
+export { cachedDownload, cacheRoot, cachePath, type DownloadOptions, type Downloaded } from './weights/download.js';
+export { parseWeightsSpec, fetchWeights, type WeightsSpec, type LocalWeights } from './weights/source.js';
+export { loadPretrained, detectLayout, mapCocoClassifier, type PretrainedOptions, type PretrainedReport, type WeightsLayout } from './weights/pretrained.js';
+export { readWeightsSpec, applyWeights, type ReadWeights } from './weights/load.js';
 export {
   CollapseProbe, buildReport, compareDead, DEFAULT_THRESHOLDS,
   type CollapseReport, type CollapseThresholds, type SiteCollapse, type StageCollapse, type StageRevival,

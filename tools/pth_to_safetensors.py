@@ -1,5 +1,8 @@
 #!/usr/bin/env python3
-"""Converts a PyTorch checkpoint (.pth: a state_dict, or a dict holding one under "model" / "state_dict") to
+"""Superseded by `convert-weights IN OUT.safetensors` (src/cli/convert-weights.ts), which needs no Python and keeps
+float16 / bfloat16 as stored; kept for reference.
+
+Converts a PyTorch checkpoint (.pth: a state_dict, or a dict holding one under "model" / "state_dict") to
 safetensors, keeping torchvision's names (psdet's torchvision loader maps them). Uses only Debian's python3-torch.
 
     python3 tools/pth_to_safetensors.py resnet50-0676ba61.pth resnet50.safetensors

@@ -5,6 +5,8 @@
  *
  *   eval-det --checkpoint work_dirs/x/checkpoints/model_0000500 --data ../shared/data/coco-mini [--split val2017]
  *            [--out DIR] [--batch N] [--limit N] [--backend auto|wasm|cpu] [--config FILE] [--set key=value ...] [--verbose]
+ *   eval-det --weights torchvision:retinanet_resnet50_fpn_coco --data data/coco   (any --weights form of
+ *            src/cli/weights.ts: a model built from --config, else torchvision's R50 1x recipe, classes from the data)
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -27,9 +29,11 @@ import { ProgressBar } from '../infer/progress.js';
 import { evaluateDetector } from '../train/evaluate.js';
 import { InputError } from '../util/errors.js';
 import { prepareOutputDir } from './exit.js';
+import { detectorFromWeights, isStateDictSpec, WEIGHTS_HELP } from './weights.js';
 
 interface CheckpointEvalFlags {
-  checkpoint: string;
+  checkpoint?: string;
+  weights?: string;
   data: string;
   split: string;
   out?: string;
@@ -59,11 +63,17 @@ export function splitPaths(root: string, split: string): { annotations: string; 
   return { annotations, images };
 }
 
+/** A directory name for a weights spec: `torchvision:retinanet_resnet50_fpn_coco` -> `retinanet_resnet50_fpn_coco`. */
+function weightsName(spec: string): string {
+  return (spec.split(/[/:]/).filter((s) => s !== '').pop() ?? 'weights').replace(/\.(pth|pt|safetensors)$/, '').replace(/[^A-Za-z0-9._-]/g, '_');
+}
+
 /** Runs the checkpoint mode. Bad input is thrown as InputError / CommanderError for the caller to print. */
 export async function runCheckpointEval(argv: string[], onOutDir?: (dir: string) => void): Promise<void> {
   const program = new Command('eval-det')
     .description('Evaluate a checkpoint on a COCO split: results JSON, COCO stats, per-category AP, collapse table')
-    .requiredOption('--checkpoint <path>', 'checkpoint directory (or checkpoints/ or work dir: its latest), or a deploy model directory')
+    .option('--checkpoint <path>', 'checkpoint directory (or checkpoints/ or work dir: its latest), or a deploy model directory')
+    .option('--weights <spec>', `instead of --checkpoint: ${WEIGHTS_HELP} (config: --config, else torchvision's R50 1x recipe)`)
     .requiredOption('--data <dir>', 'COCO root: annotations/instances_<split>.json and <split>/ or images/<split>/')
     .option('--split <name>', 'split to evaluate', 'val2017')
     .option('--out <dir>', 'where results_<split>.json goes (default: the run\'s eval/ directory, else the checkpoint directory)')
@@ -80,7 +90,10 @@ export async function runCheckpointEval(argv: string[], onOutDir?: (dir: string)
   const flags = program.opts<CheckpointEvalFlags>();
 
   const paths = splitPaths(flags.data, flags.split);
-  const source = resolveModelSource(flags.checkpoint);
+  if ((flags.checkpoint === undefined) === (flags.weights === undefined)) throw new InputError('give one of --checkpoint PATH and --weights SPEC');
+  // --checkpoint takes the state dict forms too (a .pth / .safetensors file, torchvision:NAME, a URL).
+  const weights = flags.weights ?? (isStateDictSpec(flags.checkpoint!) ? flags.checkpoint : undefined);
+  const source = weights === undefined ? resolveModelSource(flags.checkpoint!) : { kind: 'weights' as const, dir: flags.out ?? join('work_dirs', `eval-${weightsName(weights)}`) };
   const overrides = [parseAssignments(flags.set)];
   const outDir = flags.out ?? (source.kind === 'checkpoint' ? join(source.dir, '..', '..', 'eval') : source.dir);
   // A results directory that cannot be written fails now, not after the whole split has been run.
@@ -89,13 +102,21 @@ export async function runCheckpointEval(argv: string[], onOutDir?: (dir: string)
   tf.env().set('PROD', true);
   const backend = await selectBackend(flags.backend);
   if (flags.verbose) for (const line of backend.driverMessages) console.error(line);
-  const loaded = await loadDetector(flags.checkpoint, { configPath: flags.config ?? null, overrides });
+  const dataset = CocoDataset.load(paths.annotations, paths.images, { forTraining: false, limit: flags.limit });
+  const categories = { ids: dataset.categories.map((c) => c.id), names: dataset.categories.map((c) => c.name) };
+  const loaded =
+    weights === undefined
+      ? await loadDetector(flags.checkpoint!, { configPath: flags.config ?? null, overrides })
+      : await detectorFromWeights(weights, { configPath: flags.config ?? null, overrides, categories, command: 'eval-det' });
   try {
     const config: Config =
-      source.kind === 'checkpoint' ? checkpointConfig(source.dir, flags.config ?? null, overrides).config : defaultConfig();
+      'config' in loaded
+        ? (loaded.config as Config)
+        : source.kind === 'checkpoint'
+          ? checkpointConfig(source.dir, flags.config ?? null, overrides).config
+          : defaultConfig();
     config.input = loaded.input;
     config.data.valLimit = flags.limit;
-    const dataset = CocoDataset.load(paths.annotations, paths.images, { forTraining: false, limit: flags.limit });
     if (dataset.categories.length !== loaded.categories.ids.length) {
       throw new InputError(
         `${paths.annotations}: has ${dataset.categories.length} categories but the model has ${loaded.categories.ids.length} classes`,

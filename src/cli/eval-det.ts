@@ -78,8 +78,8 @@ function fail(err: unknown): never {
   return exitOnError('eval-det', err, outDir);
 }
 
-// `--checkpoint CKPT --data DIR`: run a model over a split first (src/cli/eval-checkpoint.ts, loaded only then).
-if (process.argv.some((a) => a === '--checkpoint' || a.startsWith('--checkpoint='))) {
+// `--checkpoint CKPT --data DIR` or `--weights SPEC --data DIR`: run a model over a split first (src/cli/eval-checkpoint.ts, loaded only then).
+if (process.argv.some((a) => /^--(checkpoint|weights)(=|$)/.test(a))) {
   import('./eval-checkpoint.js')
     .then((m) => m.runCheckpointEval(process.argv, (dir) => (outDir = dir)))
     .catch(fail);

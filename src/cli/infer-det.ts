@@ -21,6 +21,8 @@ import { ProgressBar } from '../infer/progress.js';
 import { runInference } from '../infer/run.js';
 import { InputError } from '../util/errors.js';
 import { exitOnError, prepareOutputDir } from './exit.js';
+import { detectorFromWeights, isStateDictSpec, WEIGHTS_HELP } from './weights.js';
+import { parseWeightsSpec } from '../weights/source.js';
 
 interface InferDetFlags {
   out: string;
@@ -53,7 +55,7 @@ const BACKENDS = ['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu'];
 async function main(argv: string[]): Promise<void> {
   const program = new Command('infer-det')
     .description('Detect objects in images with a psdet checkpoint or deploy model: COCO results JSON and drawn images')
-    .argument('<checkpoint>', 'checkpoint directory (model_NNNNNNN, a checkpoints/ or work dir = its latest), or an exported deploy model directory')
+    .argument('<checkpoint>', `checkpoint directory (model_NNNNNNN, a checkpoints/ or work dir = its latest), an exported deploy model directory, or ${WEIGHTS_HELP.replace('a psdet checkpoint, ', '')} (COCO's 80 classes)`)
     .argument('<images...>', 'image files or directories of images')
     .requiredOption('--out <dir>', 'output directory: results.json and one drawn image per input')
     .option('--score <threshold>', 'keep detections scoring at least this', unitInterval, 0.3)
@@ -78,14 +80,19 @@ async function main(argv: string[]): Promise<void> {
 
   const inputs = listImages(images);
   // A missing checkpoint or an output directory that cannot be written is reported before a backend is started.
-  resolveModelSource(checkpoint);
+  const stateDict = isStateDictSpec(checkpoint);
+  if (stateDict) parseWeightsSpec(checkpoint);
+  else resolveModelSource(checkpoint);
   outDir = flags.out;
   prepareOutputDir(flags.out);
   // Production mode: no "install tfjs-node" banner from the cpu backend between our own lines.
   tf.env().set('PROD', true);
   const backend = await selectBackend(flags.backend);
   if (flags.verbose) for (const line of backend.driverMessages) console.error(line);
-  const loaded = await loadDetector(checkpoint, { configPath: flags.config ?? null, overrides: [parseAssignments(flags.set)] });
+  const loadOptions = { configPath: flags.config ?? null, overrides: [parseAssignments(flags.set)] };
+  const loaded = stateDict
+    ? await detectorFromWeights(checkpoint, { ...loadOptions, categories: null, command: 'infer-det' })
+    : await loadDetector(checkpoint, loadOptions);
   try {
     console.error(`infer-det: ${describeBackend(backend)}`);
     console.error(`infer-det: ${loaded.description}; ${inputs.length} image(s), batch ${flags.batch}`);

@@ -116,7 +116,7 @@ export function studyProgram(wiring: StudyWiring): Command {
     program
       .command('collapse')
       .description('per-stage collapsed-filter table of a checkpoint (psdet or imported torchvision weights)')
-      .argument('<checkpoint>', 'checkpoint file or directory')
+      .argument('<checkpoint>', 'psdet checkpoint directory, .pth / .safetensors state dict, torchvision:NAME or http(s) URL')
       .option('--json <file>', 'also write the full report (per site, with dead channel indices) as JSON'),
   ).action(async (checkpoint: string, flags: ConfigFlags & { json?: string }) => {
     const config = configFromFlags(flags);

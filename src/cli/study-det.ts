@@ -7,8 +7,8 @@
  *   study-det revive CHECKPOINT --out DIR [--config FILE] [--norms psbn,bn] [--checkpoint-norm bn]
  *
  * CHECKPOINT: a psdet checkpoint directory (checkpoints/model_NNNNNNN), a run's work dir or checkpoints/ dir (its
- * newest checkpoint), or a torchvision `.safetensors` file (a whole RetinaNet, or an ImageNet ResNet: then only the
- * backbone stages are measured). Bad input: one line on stderr, exit code 2.
+ * newest checkpoint), a torchvision state dict (`.pth` or `.safetensors`, torchvision:NAME or an http(s) URL: a
+ * whole RetinaNet, or an ImageNet ResNet: then only the backbone stages are measured). Bad input: one line on stderr, exit code 2.
  */
 import { appendFileSync, existsSync, mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -29,20 +29,31 @@ import { runTraining, type JobReporter } from '../train/job.js';
 import { TrainingFailedError } from '../train/trainer.js';
 import { InputError } from '../util/errors.js';
 import { Rng } from '../util/rng.js';
-import { readSafetensors } from '../weights/safetensors.js';
+import { fetchWeights } from '../weights/source.js';
+import { readWeightsFile } from '../weights/state-dict.js';
 import { loadTorchvisionWeights } from '../weights/torchvision.js';
 import { oneLineError } from './exit.js';
+import { downloadProgress } from './weights.js';
 import { studyProgram } from './study-det-program.js';
 
 /** How the weights of a checkpoint reached the model: which parts hold trained values. */
 type Loaded = 'psdet' | 'torchvision-retinanet' | 'torchvision-resnet';
 
+/** Local files of the torchvision:NAME / URL checkpoints fetched so far (see prefetch). */
+const fetched = new Map<string, string>();
+
+/** Downloads (or finds in the cache) a torchvision:NAME or URL checkpoint, so that loadWeights can stay synchronous. */
+async function prefetch(checkpoint: string): Promise<void> {
+  if (fetched.has(checkpoint) || !(checkpoint.startsWith('torchvision:') || /^https?:\/\//i.test(checkpoint))) return;
+  fetched.set(checkpoint, (await fetchWeights(checkpoint, downloadProgress('study-det'))).path);
+}
+
 /** Loads CHECKPOINT (see the header) into `model`. */
-function loadWeights(model: RetinaNet, checkpoint: string): Loaded {
+function loadWeights(model: RetinaNet, spec: string): Loaded {
+  const checkpoint = fetched.get(spec) ?? spec;
   if (!existsSync(checkpoint)) throw new InputError(`${checkpoint}: checkpoint not found`);
   if (statSync(checkpoint).isFile()) {
-    if (!checkpoint.endsWith('.safetensors')) throw new InputError(`${checkpoint}: expected a checkpoint directory or a .safetensors file`);
-    const weights = readSafetensors(checkpoint);
+    const weights = readWeightsFile(checkpoint);
     if ([...weights.tensors.keys()].some((k) => k.startsWith('backbone.body.'))) {
       loadTorchvisionWeights(model, weights, 'retinanet', { file: checkpoint });
       return 'torchvision-retinanet';
@@ -119,6 +130,7 @@ async function main(argv: string[]): Promise<number> {
 
   const measure: MeasureCollapse = async (config, checkpoint) => {
     await ensureBackend(config);
+    await prefetch(checkpoint);
     const shift = startCheckpoint !== null && checkpoint === startCheckpoint && checkpointNorm !== 'psbn';
     return measureCheckpoint(config, checkpoint, shift, (model) => induceAt(model, config, checkpoint));
   };
@@ -136,6 +148,7 @@ async function main(argv: string[]): Promise<number> {
   };
   const fineTune: FineTune = async (config, checkpoint) => {
     await ensureBackend(config);
+    await prefetch(checkpoint);
     const shift = checkpointNorm !== 'psbn' && config.model.norm === 'psbn';
     const result = await runTraining(config, {
       resume: 'auto',

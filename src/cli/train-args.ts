@@ -6,6 +6,8 @@ import { defaultConfig } from '../config/defaults.js';
 import { mergeOverrides, parseAssignments, readConfigFile, resolveConfig } from '../config/resolve.js';
 import type { Config } from '../config/types.js';
 import { InputError } from '../util/errors.js';
+import { parseWeightsSpec } from '../weights/source.js';
+import { WEIGHTS_HELP } from './weights-help.js';
 
 /** The config used when none is named: the tiny RetinaNet on the embedded shapes set. */
 export const DEFAULT_CONFIG = fileURLToPath(new URL('../../models/retinanet_r18_tiny_shapes.json', import.meta.url));
@@ -24,6 +26,8 @@ export interface TrainCommand {
   progress: boolean;
   /** --verbose: also print what the GPU drivers wrote while the backend was chosen. */
   verbose: boolean;
+  /** Fine-tune from these weights (src/cli/weights.ts), null = the config's initialisation. */
+  weights: string | null;
 }
 
 function number(flag: string): (value: string) => number {
@@ -44,6 +48,7 @@ export function trainProgram(): Command {
     .option('--skip-bad-images', 'an unreadable image is a warning (counted, and left out of its batch), not an error')
     .option('--work-dir <dir>', 'run directory (default work_dirs/<config>-<norm>)')
     .addOption(new Option('--backend <name>', 'tfjs backend').choices(['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu']))
+    .option('--weights <spec>', `fine-tune from ${WEIGHTS_HELP}`)
     .option('--resume [auto|path]', 'continue from the newest checkpoint of the work dir, or from PATH')
     .option('--eval-only', 'evaluate a checkpoint (the --resume one, else the newest) and exit')
     .option('--max-iter <n>', 'solver.maxIter', number('--max-iter'))
@@ -85,6 +90,7 @@ export function parseTrainArgs(args: readonly string[]): TrainCommand {
     set?: string[];
     progress: boolean;
     verbose?: boolean;
+    weights?: string;
   }>();
   const configPath = program.args[0] ?? DEFAULT_CONFIG;
   if (!existsSync(configPath)) throw new InputError(`${configPath}: config file not found`);
@@ -106,7 +112,18 @@ export function parseTrainArgs(args: readonly string[]): TrainCommand {
   if (Object.keys(data).length > 0) named.data = data;
   const overrides: unknown[] = [named, ...(o.set ?? []).map((a) => parseAssignments([a]))];
   const resume = o.resume === undefined ? null : o.resume === true ? 'auto' : String(o.resume);
-  return { configPath, configGiven: program.args[0] !== undefined, overrides, resume, evalOnly: o.evalOnly === true, progress: o.progress, verbose: o.verbose === true };
+  // An unknown torchvision:NAME or a malformed URL is reported before anything loads.
+  if (o.weights !== undefined) parseWeightsSpec(o.weights);
+  return {
+    configPath,
+    configGiven: program.args[0] !== undefined,
+    overrides,
+    resume,
+    evalOnly: o.evalOnly === true,
+    progress: o.progress,
+    verbose: o.verbose === true,
+    weights: o.weights ?? null,
+  };
 }
 
 /**
@@ -117,6 +134,9 @@ export function parseTrainArgs(args: readonly string[]): TrainCommand {
  */
 export function resolveTrainConfig(cmd: TrainCommand): Config {
   const config = resolveConfig(cmd.configPath, cmd.overrides);
+  // --weights replaces the config's backbone weights (no download of weights that would be overwritten).
+  if (cmd.weights !== null) config.model.pretrainedBackbone = null;
+  if (config.model.pretrainedBackbone !== null) parseWeightsSpec(config.model.pretrainedBackbone);
   const fileSetsWorkDir = (readConfigFile(cmd.configPath) as { workDir?: unknown }).workDir !== undefined;
   if (!fileSetsWorkDir && config.workDir === defaultConfig().workDir && !flagSetsWorkDir(cmd.overrides)) {
     config.workDir = `work_dirs/${config.name}-${config.model.norm}`;

@@ -138,7 +138,8 @@ async function main(args: readonly string[]): Promise<number> {
     for (const line of run.notes) info(line);
     for (const line of configWarnings(config)) info(`warning: ${line}`);
     info(`resolved config written to ${configPath}`);
-    const result = await runTraining(config, { resume: run.checkpoint, evalOnly: cmd.evalOnly, reporter, backend });
+    const initWeights = cmd.weights === null ? undefined : await (await import('./weights.js')).initialWeights(cmd.weights, config, info);
+    const result = await runTraining(config, { resume: run.checkpoint, evalOnly: cmd.evalOnly, reporter, backend, ...(initWeights === undefined ? {} : { initWeights }) });
     bar?.clear();
     if (result.stopped) {
       info(`stopped at iteration ${result.iteration}; checkpoint ${result.lastCheckpoint ?? '(none)'}; continue with --resume`);

@@ -27,7 +27,10 @@ export interface ModelConfig {
   /** BN epsilon and momentum as PyTorch means them (running = (1 - m) * running + m * batch). */
   bnEpsilon: number;
   bnMomentum: number;
-  /** Safetensors file with ImageNet backbone weights (torchvision names), or null for random init. */
+  /**
+   * ImageNet backbone weights, or null for random init: torchvision:NAME (downloaded once and cached), an http(s)
+   * URL, or a `.pth` / `.safetensors` file (torchvision names). See src/weights/source.ts.
+   */
   pretrainedBackbone: string | null;
   fpnChannels: number;
   /** P6 from P5 (torchvision RetinaNet v1) or from C5 (the paper's variant). */

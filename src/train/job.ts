@@ -9,7 +9,7 @@ import { formatCollapseTable } from '../analysis/table.js';
 import type { BackendInfo } from '../backend/index.js';
 import type { Config } from '../config/types.js';
 import { writeCategoryList } from '../data/categories.js';
-import { CocoDataset, cocoSplitPaths } from '../data/coco.js';
+import { CocoDataset, cocoSplitPaths, type Category } from '../data/coco.js';
 import { DataLoader, loaderOptionsFromConfig, type BadImageWarning } from '../data/loader.js';
 import { ensureShapesDataset } from '../data/shapes.js';
 import { batchToTensor } from '../data/tensor.js';
@@ -19,8 +19,8 @@ import { summaryLines } from '../eval/report.js';
 import { buildRetinaNet } from '../model/build.js';
 import type { RetinaNet } from '../model/retinanet.js';
 import { InputError } from '../util/errors.js';
-import { readSafetensors } from '../weights/safetensors.js';
-import { loadTorchvisionWeights } from '../weights/torchvision.js';
+import { logProgress } from '../weights/download.js';
+import { applyWeights, readWeightsSpec } from '../weights/load.js';
 import { Rng } from '../util/rng.js';
 import { loadModelWeights, resolveResume } from './checkpoint.js';
 import { evaluateDetector, type EvaluationResult } from './evaluate.js';
@@ -48,7 +48,7 @@ export interface JobOptions {
    * Fine-tuning: put these weights into the freshly built model before training (optimizer and iteration start
    * fresh). A checkpoint found by `resume` replaces them. `label` is logged.
    */
-  initWeights?: { load: (model: RetinaNet) => void; label: string };
+  initWeights?: { load: (model: RetinaNet, categories: readonly Category[]) => void; label: string };
 }
 
 export interface JobResult {
@@ -113,8 +113,8 @@ export async function runTraining(config: Config, options: Partial<JobOptions> =
   const pretrained = config.model.pretrainedBackbone;
   if (pretrained !== null && !evalOnly) {
     try {
-      const report = loadTorchvisionWeights(model.backbone, readSafetensors(pretrained), 'resnet', { file: pretrained });
-      reporter.info(`backbone weights: ${pretrained} (${report.loaded.length} tensors)`);
+      const read = await readWeightsSpec(pretrained, logProgress(pretrained, reporter.info));
+      reporter.info(`backbone weights: ${read.label}: ${applyWeights(model, read, config.model, { scope: 'backbone' }).summary}`);
     } catch (err) {
       model.dispose();
       throw err;
@@ -189,7 +189,7 @@ export async function runTraining(config: Config, options: Partial<JobOptions> =
     });
     options.reporter?.trainerReady?.(trainer);
     if (options.initWeights !== undefined) {
-      options.initWeights.load(model);
+      options.initWeights.load(model, data.train.categories);
       reporter.info(`initial weights: ${options.initWeights.label}`);
     }
     if (options.resume !== null && options.resume !== undefined) {

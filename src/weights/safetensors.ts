@@ -74,6 +74,15 @@ export function parseSafetensors(bytes: Uint8Array, file = '<buffer>'): Safetens
 
 const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
+/**
+ * `count` elements of `dtype` from little-endian `bytes`, as Float32Array (float types) or Int32Array (integer
+ * types). Aligned float32 comes back as a view of `bytes` (no copy); the rest is converted.
+ */
+export function decodeElements(bytes: Uint8Array, dtype: SafetensorsDType, count: number, fail: (m: string) => never): Float32Array | Int32Array {
+  if (dtype === 'F32' && LITTLE_ENDIAN && bytes.byteOffset % 4 === 0) return new Float32Array(bytes.buffer, bytes.byteOffset, count);
+  return decode(new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength), 0, count, dtype, fail);
+}
+
 function decode(view: DataView, at: number, count: number, dtype: SafetensorsDType, fail: (m: string) => never): Float32Array | Int32Array {
   switch (dtype) {
     case 'F32': {
@@ -196,4 +205,39 @@ export function writeSafetensors(path: string, tensors: Map<string, TensorToWrit
   const tmp = `${path}.tmp-${process.pid}`;
   writeFileSync(tmp, serializeSafetensors(tensors, metadata));
   renameSync(tmp, path);
+}
+
+/** A tensor already in its file encoding: row-major little-endian bytes of `dtype`. */
+export interface EncodedTensor {
+  dtype: SafetensorsDType;
+  shape: number[];
+  data: Uint8Array;
+}
+
+/**
+ * Serialises tensors in their own element types (float16 stays float16, int64 stays int64), in the order given,
+ * the header padded with spaces to a multiple of 8 bytes.
+ */
+export function serializeEncodedSafetensors(tensors: Map<string, EncodedTensor>, metadata: Record<string, string> = {}): Uint8Array {
+  const header: Record<string, unknown> = {};
+  if (Object.keys(metadata).length > 0) header.__metadata__ = metadata;
+  let offset = 0;
+  for (const [name, t] of tensors) {
+    const count = t.shape.reduce((a, b) => a * b, 1);
+    if (count * BYTES[t.dtype] !== t.data.length) throw new Error(`serializeEncodedSafetensors: "${name}" has ${t.data.length} bytes for [${t.shape.join(', ')}] ${t.dtype}`);
+    header[name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + t.data.length] };
+    offset += t.data.length;
+  }
+  let json = JSON.stringify(header);
+  json += ' '.repeat((8 - (new TextEncoder().encode(json).length % 8)) % 8);
+  const headerBytes = new TextEncoder().encode(json);
+  const out = new Uint8Array(8 + headerBytes.length + offset);
+  new DataView(out.buffer).setBigUint64(0, BigInt(headerBytes.length), true);
+  out.set(headerBytes, 8);
+  let at = 8 + headerBytes.length;
+  for (const t of tensors.values()) {
+    out.set(t.data, at);
+    at += t.data.length;
+  }
+  return out;
 }

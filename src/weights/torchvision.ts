@@ -85,15 +85,44 @@ export interface LoadOptions {
   strict?: boolean;
   /** The file the tensors came from, for messages. */
   file?: string;
+  /**
+   * Subtracted from every norm `beta` as it is loaded: psBN computes gamma * xhat + beta + alpha, so BN weights
+   * loaded with shift alpha give the BN function exactly (0 = no shift).
+   */
+  betaShift?: number;
+  /** psdet names left as initialised (a class head that does not fit): neither loaded nor reported missing. */
+  skip?: ReadonlySet<string>;
 }
 
-/** OIHW -> HWIO for 4-D tensors; others as they are. Returns a new tensor. */
-function toPsdetLayout(t: StoredTensor): tf.Tensor {
+/** OIHW -> HWIO for 4-D tensors; others as they are, minus `shift`. Returns a new float32 tensor. */
+function toPsdetLayout(t: StoredTensor, shift = 0): tf.Tensor {
+  if (t.shape.length === 4) {
+    const [o, i, h, w] = t.shape as [number, number, number, number];
+    return tf.tensor(oihwToHwio(t.values, o, i, h, w), [h, w, i, o], 'float32');
+  }
   return tf.tidy(() => {
     const x = tf.tensor(t.values, t.shape, t.values instanceof Float32Array ? 'float32' : 'int32');
-    const y = t.shape.length === 4 ? tf.transpose(x, [2, 3, 1, 0]) : x;
-    return y.dtype === 'float32' ? y : tf.cast(y, 'float32');
+    const f = x.dtype === 'float32' ? x : tf.cast(x, 'float32');
+    return shift === 0 ? f : tf.sub(f, shift);
   });
+}
+
+/**
+ * A kernel's elements from OIHW to HWIO order: hwio[((kh * W + kw) * I + c) * O + k] = oihw[((k * I + c) * H + kh) * W + kw].
+ * A plain loop (reading in source order) rather than tf.transpose: ~10x faster than the cpu backend's generic
+ * transpose and no intermediate tensor.
+ */
+export function oihwToHwio(src: ArrayLike<number>, o: number, i: number, h: number, w: number): Float32Array {
+  const dst = new Float32Array(o * i * h * w);
+  let at = 0;
+  for (let k = 0; k < o; k++) {
+    for (let c = 0; c < i; c++) {
+      for (let y = 0; y < h; y++) {
+        for (let x = 0; x < w; x++) dst[((y * w + x) * i + c) * o + k] = src[at++]!;
+      }
+    }
+  }
+  return dst;
 }
 
 /**
@@ -104,14 +133,16 @@ export function loadTorchvisionWeights(module: Module, weights: SafetensorsFile,
   const file = opts.file ?? 'weights';
   const used = new Set<string>();
   const report: LoadReport = { loaded: [], missing: [], unexpected: [] };
+  const betaShift = opts.betaShift ?? 0;
   for (const { name, variable } of [...module.params(), ...module.buffers()]) {
+    if (opts.skip?.has(name) === true) continue;
     const tvName = torchvisionNames(name, layout).find((n) => weights.tensors.has(n));
     if (tvName === undefined) {
       report.missing.push(name);
       continue;
     }
     const stored = weights.tensors.get(tvName)!;
-    const value = toPsdetLayout(stored);
+    const value = toPsdetLayout(stored, betaShift !== 0 && name.endsWith('.beta') ? betaShift : 0);
     if (!tf.util.arraysEqual(value.shape, variable.shape)) {
       value.dispose();
       throw new InputError(
