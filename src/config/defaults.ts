@@ -63,6 +63,9 @@ export function defaultConfig(): Config {
       prefetch: 2,
       workers: 2,
       aspectGrouping: true,
+      // 2^24 (16.8 MP): every COCO image decodes at full size; sharp's own input limit (0x3fff x 0x3fff)
+      maxDecodePixels: 2 ** 24,
+      maxImagePixels: 0x3fff * 0x3fff,
     },
     solver: {
       optimizer: 'sgd',

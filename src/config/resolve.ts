@@ -122,6 +122,8 @@ export function validate(config: Config, source: string): void {
     [int(data.valLimit, 0), 'data.valLimit', 'an integer >= 0 (0 = all)'],
     [int(data.prefetch, 0), 'data.prefetch', 'an integer >= 0'],
     [int(data.workers, 0), 'data.workers', 'an integer >= 0 (0 = decode on the main thread)'],
+    [int(data.maxDecodePixels, 1), 'data.maxDecodePixels', 'a positive integer'],
+    [int(data.maxImagePixels, 1), 'data.maxImagePixels', 'a positive integer'],
     [o.baseLr > 0, 'solver.baseLr', 'positive'],
     [o.momentum >= 0 && o.momentum < 1, 'solver.momentum', 'in [0, 1)'],
     [o.weightDecay >= 0, 'solver.weightDecay', 'at least 0'],

@@ -91,6 +91,10 @@ export interface DataConfig {
   workers: number;
   /** Group images with the same aspect-ratio side (landscape / portrait) into batches. */
   aspectGrouping: boolean;
+  /** An image of more pixels than this is shrunk while decoding, straight to its network size (src/data/transforms.ts). */
+  maxDecodePixels: number;
+  /** An image of more pixels than this is refused with one line naming it (sharp's own limit by default). */
+  maxImagePixels: number;
 }
 
 export interface SolverConfig {

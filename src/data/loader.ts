@@ -387,5 +387,6 @@ export function loaderOptionsFromConfig(config: Config, forTraining: boolean): L
     skipBadImages: config.data.skipBadImages,
     testMinSize: config.input.testMinSize,
     normalise: { mean: config.input.pixelMean.slice(), std: config.input.pixelStd.slice() },
+    decodeLimits: { maxDecodePixels: config.data.maxDecodePixels, maxImagePixels: config.data.maxImagePixels },
   };
 }

@@ -49,6 +49,8 @@ describe('range validation', () => {
       [{ solver: { warmupFactor: -1 } }, 'field "solver.warmupFactor" must be in [0, 1], got -1'],
       [{ data: { workers: -1 } }, 'field "data.workers" must be an integer >= 0 (0 = decode on the main thread), got -1'],
       [{ data: { prefetch: 1.5 } }, 'field "data.prefetch" must be an integer >= 0, got 1.5'],
+      [{ data: { maxDecodePixels: 0 } }, 'field "data.maxDecodePixels" must be a positive integer, got 0'],
+      [{ data: { maxImagePixels: -1 } }, 'field "data.maxImagePixels" must be a positive integer, got -1'],
       [{ solver: { momentum: 1 } }, 'field "solver.momentum" must be in [0, 1), got 1'],
       [{ solver: { weightDecay: -1e-4 } }, 'field "solver.weightDecay" must be at least 0, got -0.0001'],
       [{ solver: { steps: [800, 600] } }, 'field "solver.steps" must be increasing positive integers, got [800,600]'],

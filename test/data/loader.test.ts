@@ -283,12 +283,17 @@ describe('loaderOptionsFromConfig', () => {
     config.solver.batchSize = 4;
     config.data.workers = 3;
     config.data.skipBadImages = true;
+    config.data.maxDecodePixels = 1000;
     const train = loaderOptionsFromConfig(config, true);
     expect(train).toMatchObject({ batchSize: 4, minSizes: [640, 800], maxSize: 1333, sizeDivisor: 32, flipProbability: 0.5, shuffle: true, aspectGrouping: true, prefetch: 2, workers: 3, skipBadImages: true, testMinSize: 720 });
     const val = loaderOptionsFromConfig(config, false);
     expect(val).toMatchObject({ minSizes: [720], flipProbability: 0, shuffle: false, aspectGrouping: false, testMinSize: 720 });
     // the decoder threads normalise with the config's mean and std (what batchToTensor is called with)
     expect(train.normalise).toEqual({ mean: config.input.pixelMean, std: config.input.pixelStd });
+    // the decode limits reach the decoder (sharp's own input limit by default)
+    expect(train.decodeLimits).toEqual({ maxDecodePixels: 1000, maxImagePixels: 0x3fff * 0x3fff });
+    const { DEFAULT_MAX_DECODE_PIXELS, DEFAULT_MAX_IMAGE_PIXELS } = await import('../../src/data/transforms.js');
+    expect(defaultConfig().data).toMatchObject({ maxDecodePixels: DEFAULT_MAX_DECODE_PIXELS, maxImagePixels: DEFAULT_MAX_IMAGE_PIXELS });
     // a copy, not the config's own array
     train.minSizes.push(1);
     expect(config.input.trainMinSizes).toEqual([640, 800]);
