@@ -1,203 +1,743 @@
 /**
- * Reading and validating COCO ground-truth (instances_*.json) and results JSON into the evaluator's columnar sets.
+ * Reading and validating COCO ground-truth (instances_*.json) and results JSON into the evaluator's columnar sets,
+ * with pycocotools' semantics where it has them. Files are read as a stream ({@link JsonReader}), so their size is
+ * not bounded by Node's string limit, and only the fields the evaluator needs are built (polygons are skipped).
  * Every problem is an {@link InputError} naming the file, the index and the field.
+ *
+ * Like pycocotools:
+ * - detections and GT annotations whose category the GT does not declare are ignored (counted, see `ignored`), as
+ *   are GT annotations on undeclared images; `strict` refuses them. Detections on undeclared images are refused
+ *   (pycocotools' `loadRes` asserts).
+ * - ids may be numbers or strings (one kind per id family: pycocotools cannot sort a mix). String ids are mapped to
+ *   their rank in code-point order, which is the order pycocotools sorts them in, so the evaluator sees numbers.
+ * Stricter than pycocotools: a number id that a double cannot hold exactly (an integer at or above 2^53) is refused
+ * (two ids would merge); annotation ids must be unique (pycocotools keeps the last of each and counts it twice).
  */
-import { readFileSync } from 'node:fs';
-import { inputError } from '../util/errors.js';
+import { statSync } from 'node:fs';
+import { inputError, InputError } from '../util/errors.js';
 import type { DetectionSet, GroundTruthSet } from './cocoeval.js';
-import { scanDetections } from './results-scan.js';
+import { DEFAULT_CHUNK_BYTES, FileSource, JsonReader, JsonSyntaxError, KeyTable, type ByteSource, type JsonValue } from './json-stream.js';
+
+/** How one family of ids (images or categories) is written in the ground truth. */
+export interface IdSpace {
+  /** The ids as written: numbers (used as they are) or strings (used as their rank, see `strings`). */
+  kind: 'number' | 'string';
+  /** For string ids: every declared id in code-point order; the evaluator's id of `strings[r]` is `r`. */
+  strings: readonly string[];
+}
+
+/** Records left out as pycocotools leaves them out: how many, and the first one. */
+export interface Ignored {
+  count: number;
+  /** Index (in its array) and id of the first one. */
+  first?: { index: number; id: number | string };
+}
 
 /** A loaded ground truth plus the category names (for tables). */
 export interface LoadedGroundTruth extends GroundTruthSet {
   /** Category id -> name (`categories[].name`, or the id as text when absent). */
   categoryNames: Map<number, string>;
+  imageIdSpace: IdSpace;
+  categoryIdSpace: IdSpace;
+  /** Annotations left out (pycocotools never evaluates them). */
+  ignored: { undeclaredImage: Ignored; undeclaredCategory: Ignored };
 }
 
-type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+/** Detections read from a results file. */
+export interface LoadedDetections extends DetectionSet {
+  /** Detections left out because the GT does not declare their category (pycocotools ignores them). */
+  ignoredUndeclaredCategory: Ignored;
+}
 
-/** Reads a text file; a missing or unreadable file is an InputError naming it. */
-function readText(path: string): string {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw inputError(path, code === 'ENOENT' ? 'file not found' : `cannot read file (${code ?? String(err)})`);
+/** Options of the readers. */
+export interface ReadOptions {
+  /** Refuse what pycocotools ignores (undeclared categories, annotations on undeclared images). */
+  strict?: boolean;
+  /** Bytes read at a time (default 1 MiB; tests use a few to split every token). */
+  chunkBytes?: number;
+}
+
+type Json = JsonValue | undefined;
+
+function kind(v: Json): string {
+  if (v === undefined) return 'nothing';
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'an array';
+  if (typeof v === 'object') return 'an object';
+  if (typeof v === 'bigint') return `number ${v}`;
+  return typeof v === 'number' ? `number ${String(v)}` : `${typeof v} ${short(v)}`;
+}
+
+function short(v: Json): string {
+  const s = JSON.stringify(v, (_, x: unknown) => (typeof x === 'bigint' ? Number(x) : typeof x === 'number' && !Number.isFinite(x) ? String(x) : x)) ?? String(v);
+  return s.length > 40 ? `${s.slice(0, 37)}...` : s;
+}
+
+const TWO_53 = 2 ** 53;
+
+// --- one record's fields ------------------------------------------------------------------------------------------
+
+const ABSENT = 0;
+const NUMBER = 1;
+const OTHER = 2;
+/** bbox read as exactly 4 numbers into `box`. */
+const BOX = 3;
+
+/** The fields of one record that a reader wants, by index in its key table: numbers kept unboxed. */
+class Fields {
+  readonly kind: Uint8Array;
+  readonly num: Float64Array;
+  readonly other: Json[];
+  readonly box = new Float64Array(4);
+
+  constructor(
+    readonly table: KeyTable,
+    /** Index of the bbox key, or -1. */
+    readonly boxKey = -1,
+  ) {
+    const n = table.keys.length;
+    this.kind = new Uint8Array(n);
+    this.num = new Float64Array(n);
+    this.other = new Array<Json>(n).fill(undefined);
+  }
+
+  clear(): void {
+    this.kind.fill(ABSENT);
+  }
+
+  has(k: number): boolean {
+    return this.kind[k] !== ABSENT;
+  }
+
+  /** The value as JSON (for messages). */
+  value(k: number): Json {
+    const t = this.kind[k];
+    if (t === NUMBER) return this.num[k];
+    if (t === BOX) return Array.from(this.box);
+    if (t === OTHER) return this.other[k];
+    return undefined;
+  }
+
+  /** Takes the fields from a parsed object. */
+  fromObject(obj: { [key: string]: JsonValue }): void {
+    this.table.keys.forEach((key, k) => {
+      const v = Object.prototype.hasOwnProperty.call(obj, key) ? obj[key] : undefined;
+      if (v === undefined) this.kind[k] = ABSENT;
+      else if (typeof v === 'number') {
+        this.kind[k] = NUMBER;
+        this.num[k] = v;
+      } else if (k === this.boxKey && Array.isArray(v) && v.length === 4 && v.every((x) => typeof x === 'number')) {
+        this.kind[k] = BOX;
+        this.box.set(v as number[]);
+      } else {
+        this.kind[k] = OTHER;
+        this.other[k] = v;
+      }
+    });
+  }
+
+  /** Reads the value of key `k` from the stream. */
+  read(r: JsonReader, k: number): void {
+    const c = r.peek();
+    if (isNumberStart(c)) {
+      const t = r.numberToken();
+      if (t.big === null) {
+        this.kind[k] = NUMBER;
+        this.num[k] = t.value;
+      } else {
+        this.kind[k] = OTHER;
+        this.other[k] = t.big;
+      }
+    } else if (k === this.boxKey && c === 0x5b) {
+      // [x, y, w, h] straight into `box`; anything else is kept as the array it is.
+      this.reader = r;
+      this.boxCount = 0;
+      this.boxItems = null;
+      r.arrayItems(this.boxItem);
+      if (this.boxItems === null && this.boxCount === 4) this.kind[k] = BOX;
+      else {
+        this.kind[k] = OTHER;
+        this.other[k] = this.boxItems ?? Array.from(this.box.subarray(0, this.boxCount));
+      }
+    } else {
+      this.kind[k] = OTHER;
+      this.other[k] = r.value();
+    }
+  }
+
+  private reader: JsonReader | null = null;
+  private boxCount = 0;
+  /** The bbox as read so far, once it is not 4 plain numbers. */
+  private boxItems: Json[] | null = null;
+  private readonly boxItem = (i: number): void => {
+    const r = this.reader!;
+    if (this.boxItems === null && i < 4 && isNumberStart(r.peek())) {
+      const t = r.numberToken();
+      if (t.big === null) {
+        this.box[i] = t.value;
+        this.boxCount++;
+        return;
+      }
+      this.boxItems = [...Array.from(this.box.subarray(0, i)), t.big];
+      return;
+    }
+    this.boxItems ??= Array.from(this.box.subarray(0, i));
+    this.boxItems.push(r.value());
+  };
+}
+
+function isNumberStart(c: number): boolean {
+  return (c >= 0x30 && c <= 0x39) || c === 0x2d || c === 0x4e || c === 0x49;
+}
+
+// --- validation of fields -----------------------------------------------------------------------------------------
+
+interface Where {
+  file: string;
+  index: number;
+}
+
+function finite(f: Fields, k: number, w: Where, field: string): number {
+  const t = f.kind[k];
+  if (t === NUMBER && Number.isFinite(f.num[k])) return f.num[k]!;
+  if (t === ABSENT) throw inputError(w.file, 'missing key', { index: w.index, field });
+  const v = f.value(k);
+  if (typeof v === 'bigint') return Number(v);
+  throw inputError(w.file, `must be a finite number, got ${kind(v)}`, { index: w.index, field });
+}
+
+/** An id: a finite number a double holds exactly, or a string. */
+function idValue(f: Fields, k: number, w: Where, field: string): number | string {
+  const t = f.kind[k];
+  if (t === ABSENT) throw inputError(w.file, 'missing key', { index: w.index, field });
+  const v = f.value(k);
+  if (typeof v === 'string') return v;
+  if (typeof v === 'bigint' || (typeof v === 'number' && Number.isInteger(v) && Math.abs(v) >= TWO_53)) {
+    throw inputError(w.file, `id ${v} is not exactly representable (an integer at or above 2^53: distinct ids would merge); use smaller ids or strings`, {
+      index: w.index,
+      field,
+    });
+  }
+  if (typeof v === 'number' && Number.isFinite(v)) return v;
+  throw inputError(w.file, `must be a finite number or a string, got ${kind(v)}`, { index: w.index, field });
+}
+
+/** Reads `[x, y, w, h]`: 4 finite numbers with w, h >= 0, into `out[4 * j ..]`. */
+function bbox(f: Fields, k: number, w: Where, field: string, out: Float64Array, j: number, resultsHint?: string): void {
+  const t = f.kind[k];
+  if (t === ABSENT) throw inputError(w.file, resultsHint === undefined ? 'missing key' : `missing key: ${resultsHint}`, { index: w.index, field });
+  let x: number, y: number, bw: number, bh: number;
+  if (t === BOX) [x, y, bw, bh] = f.box as unknown as [number, number, number, number];
+  else {
+    const v = f.value(k);
+    if (!Array.isArray(v) || v.length !== 4 || !v.every((e) => typeof e === 'number' || typeof e === 'bigint')) {
+      throw inputError(w.file, `must be 4 finite numbers [x, y, w, h], got ${short(v)}`, { index: w.index, field });
+    }
+    [x, y, bw, bh] = v.map(Number) as [number, number, number, number];
+  }
+  if (!(Number.isFinite(x) && Number.isFinite(y) && Number.isFinite(bw) && Number.isFinite(bh))) {
+    throw inputError(w.file, `must be 4 finite numbers [x, y, w, h], got ${short([x, y, bw, bh])}`, { index: w.index, field });
+  }
+  if (bw < 0 || bh < 0) throw inputError(w.file, `width and height must be >= 0, got [${x}, ${y}, ${bw}, ${bh}]`, { index: w.index, field });
+  out[4 * j] = x;
+  out[4 * j + 1] = y;
+  out[4 * j + 2] = bw;
+  out[4 * j + 3] = bh;
+}
+
+function note(ignored: Ignored, index: number, id: number | string): void {
+  if (ignored.count++ === 0) ignored.first = { index, id };
+}
+
+function idText(id: number | string): string {
+  return typeof id === 'string' ? JSON.stringify(id) : String(id);
+}
+
+// --- ids ----------------------------------------------------------------------------------------------------------
+
+/** Code-point order (as Python and numpy compare strings), not UTF-16 order. */
+function compareCodePoints(a: string, b: string): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const ca = a.codePointAt(i)!;
+    const cb = b.codePointAt(i)!;
+    if (ca !== cb) return ca - cb;
+    if (ca > 0xffff) i++;
+  }
+  return a.length - b.length;
+}
+
+/** Collects one family's declared ids; {@link IdCollector.space} decides their kind and the string ranks. */
+class IdCollector {
+  private numbers = 0;
+  private readonly strings = new Set<string>();
+  private firstOfKind: { number?: number; string?: number } = {};
+
+  add(id: number | string, index: number): void {
+    if (typeof id === 'string') {
+      this.strings.add(id);
+      this.firstOfKind.string ??= index;
+    } else {
+      this.numbers++;
+      this.firstOfKind.number ??= index;
+    }
+  }
+
+  space(file: string, field: string): { space: IdSpace; rank: Map<string, number> } {
+    if (this.numbers > 0 && this.strings.size > 0) {
+      const index = Math.max(this.firstOfKind.number!, this.firstOfKind.string!);
+      throw inputError(file, 'ids mix numbers and strings (pycocotools cannot sort them); use one kind', { index, field });
+    }
+    if (this.strings.size === 0) return { space: { kind: 'number', strings: [] }, rank: new Map() };
+    const strings = [...this.strings].sort(compareCodePoints);
+    return { space: { kind: 'string', strings }, rank: new Map(strings.map((s, r) => [s, r])) };
   }
 }
 
-/** Reads a file and parses it as JSON; a missing file or malformed JSON is an InputError naming the file. */
-export function readJsonFile(path: string): unknown {
-  return parseJson(readText(path), path);
+/** The evaluator's id of an id as written, in a family: its number, its string's rank, or undefined (unknown). */
+function resolveId(id: number | string, space: IdSpace, rank: ReadonlyMap<string, number>): number | undefined {
+  if (space.kind === 'number') return typeof id === 'number' ? id : undefined;
+  return typeof id === 'string' ? rank.get(id) : undefined;
 }
 
-/** Parses JSON text; malformed JSON is an InputError naming `file`. */
-export function parseJson(text: string, file: string): unknown {
-  try {
-    return JSON.parse(text) as unknown;
-  } catch (err) {
-    throw inputError(file, `malformed JSON: ${(err as Error).message.split('\n')[0]}`);
+/** The evaluator's id of a text token (a flag value) in a family, or undefined when the GT does not declare it. */
+export function idFromText(text: string, space: IdSpace): number | undefined {
+  if (space.kind === 'string') {
+    const r = space.strings.indexOf(text);
+    return r < 0 ? undefined : r;
+  }
+  const v = Number(text);
+  return text.trim() === '' || !Number.isFinite(v) ? undefined : v;
+}
+
+/** How an evaluator id is written in the GT (for messages and reports). */
+export function idLabel(id: number, space: IdSpace): string {
+  return space.kind === 'string' ? (space.strings[id] ?? String(id)) : String(id);
+}
+
+// --- growable columns ---------------------------------------------------------------------------------------------
+
+/** Float64 columns grown by doubling; `view` returns the filled part without copying. */
+class Column {
+  data: Float64Array;
+  constructor(
+    capacity: number,
+    readonly width = 1,
+  ) {
+    this.data = new Float64Array(Math.max(1, capacity) * width);
+  }
+  ensure(n: number): void {
+    if (n * this.width <= this.data.length) return;
+    const bigger = new Float64Array(Math.max(n * this.width, this.data.length * 2));
+    bigger.set(this.data);
+    this.data = bigger;
+  }
+  view(n: number): Float64Array {
+    return this.data.subarray(0, n * this.width);
   }
 }
 
-function isObject(v: Json | undefined): v is { [key: string]: Json } {
+// --- ground truth -------------------------------------------------------------------------------------------------
+
+const IMAGE_KEYS = new KeyTable(['id']);
+const CATEGORY_KEYS = new KeyTable(['id', 'name']);
+const ANN = { id: 0, image_id: 1, category_id: 2, bbox: 3, area: 4, iscrowd: 5 } as const;
+const ANNOTATION_KEYS = new KeyTable(['id', 'image_id', 'category_id', 'bbox', 'area', 'iscrowd']);
+const ROOT_KEYS = new KeyTable(['images', 'categories', 'annotations']);
+
+/** Builds a ground truth record by record; references are resolved at the end (the arrays may come in any order). */
+class GroundTruthBuilder {
+  private readonly imageRaw: (number | string)[] = [];
+  private readonly imageIds = new IdCollector();
+  private readonly categoryRaw: (number | string)[] = [];
+  private readonly categoryNameList: string[] = [];
+  private readonly categoryIds = new IdCollector();
+  private n = 0;
+  private readonly annImage: (number | string)[] = [];
+  private readonly annCategory: (number | string)[] = [];
+  private readonly annIdsSeen = new Set<number | string>();
+  private readonly matchId: Column;
+  private readonly bboxes: Column;
+  private readonly areas: Column;
+  private iscrowd: Uint8Array;
+
+  constructor(
+    readonly file: string,
+    annotationsHint: number,
+  ) {
+    this.matchId = new Column(annotationsHint);
+    this.bboxes = new Column(annotationsHint, 4);
+    this.areas = new Column(annotationsHint);
+    this.iscrowd = new Uint8Array(Math.max(1, annotationsHint));
+  }
+
+  image(f: Fields, index: number): void {
+    const id = idValue(f, 0, { file: this.file, index }, 'images.id');
+    this.imageRaw.push(id);
+    this.imageIds.add(id, index);
+  }
+
+  category(f: Fields, index: number): void {
+    const w = { file: this.file, index };
+    const id = idValue(f, 0, w, 'categories.id');
+    const name = f.value(1);
+    if (name !== undefined && typeof name !== 'string') throw inputError(this.file, `must be a string, got ${kind(name)}`, { index, field: 'categories.name' });
+    this.categoryRaw.push(id);
+    this.categoryNameList.push(name ?? String(id));
+    this.categoryIds.add(id, index);
+  }
+
+  annotation(f: Fields, index: number): void {
+    const w = { file: this.file, index };
+    const id = idValue(f, ANN.id, w, 'annotations.id');
+    if (this.annIdsSeen.has(id)) throw inputError(this.file, `duplicate annotation id ${idText(id)}`, { index, field: 'annotations.id' });
+    this.annIdsSeen.add(id);
+    const imageId = idValue(f, ANN.image_id, w, 'annotations.image_id');
+    const categoryId = idValue(f, ANN.category_id, w, 'annotations.category_id');
+    const j = this.n;
+    this.matchId.ensure(j + 1);
+    this.bboxes.ensure(j + 1);
+    this.areas.ensure(j + 1);
+    if (j >= this.iscrowd.length) {
+      const bigger = new Uint8Array(this.iscrowd.length * 2);
+      bigger.set(this.iscrowd);
+      this.iscrowd = bigger;
+    }
+    bbox(f, ANN.bbox, w, 'annotations.bbox', this.bboxes.data, j);
+    const area = finite(f, ANN.area, w, 'annotations.area');
+    const crowd = f.value(ANN.iscrowd);
+    if (crowd !== undefined && crowd !== 0 && crowd !== 1 && typeof crowd !== 'boolean') {
+      throw inputError(this.file, `must be 0 or 1, got ${kind(crowd)}`, { index, field: 'annotations.iscrowd' });
+    }
+    // pycocotools stores the GT id as a detection's match, read as a number: an id of 0 reads as "unmatched".
+    this.matchId.data[j] = typeof id === 'number' ? id : Number(id.trim()) === 0 && id.trim() !== '' ? 0 : 1;
+    this.areas.data[j] = area;
+    this.iscrowd[j] = crowd === 1 || crowd === true ? 1 : 0;
+    this.annImage.push(imageId);
+    this.annCategory.push(categoryId);
+    this.n++;
+  }
+
+  finish(strict: boolean): LoadedGroundTruth {
+    const file = this.file;
+    const images = this.imageIds.space(file, 'images.id');
+    const categories = this.categoryIds.space(file, 'categories.id');
+    const imageIds = this.imageRaw.map((id) => resolveId(id, images.space, images.rank)!);
+    const categoryIds = this.categoryRaw.map((id) => resolveId(id, categories.space, categories.rank)!);
+    const categoryNames = new Map<number, string>();
+    categoryIds.forEach((id, c) => {
+      if (!categoryNames.has(id)) categoryNames.set(id, this.categoryNameList[c]!);
+    });
+    const imageSet = new Set(imageIds);
+    const ignored = { undeclaredImage: { count: 0 } as Ignored, undeclaredCategory: { count: 0 } as Ignored };
+    // Annotations kept: on a declared image and category.
+    const n = this.n;
+    const keep = new Int32Array(n);
+    const imageCol = new Float64Array(n);
+    const categoryCol = new Float64Array(n);
+    let kept = 0;
+    for (let j = 0; j < n; j++) {
+      const img = resolveId(this.annImage[j]!, images.space, images.rank);
+      const cat = resolveId(this.annCategory[j]!, categories.space, categories.rank);
+      if (img === undefined || !imageSet.has(img)) {
+        if (strict) throw inputError(file, `unknown image id ${idText(this.annImage[j]!)} (not in "images")`, { index: j, field: 'annotations.image_id' });
+        note(ignored.undeclaredImage, j, this.annImage[j]!);
+        continue;
+      }
+      if (cat === undefined || !categoryNames.has(cat)) {
+        if (strict) throw inputError(file, `unknown category id ${idText(this.annCategory[j]!)} (not in "categories")`, { index: j, field: 'annotations.category_id' });
+        note(ignored.undeclaredCategory, j, this.annCategory[j]!);
+        continue;
+      }
+      imageCol[kept] = img;
+      categoryCol[kept] = cat;
+      keep[kept++] = j;
+    }
+    const pick = (src: Float64Array, width: number): Float64Array => {
+      if (kept === n) return src.subarray(0, n * width);
+      const out = new Float64Array(kept * width);
+      for (let q = 0; q < kept; q++) for (let e = 0; e < width; e++) out[q * width + e] = src[keep[q]! * width + e]!;
+      return out;
+    };
+    const crowd = new Uint8Array(kept);
+    for (let q = 0; q < kept; q++) crowd[q] = this.iscrowd[keep[q]!]!;
+    return {
+      imageIds,
+      categoryIds,
+      annotations: {
+        id: pick(this.matchId.data, 1),
+        imageId: imageCol.subarray(0, kept),
+        categoryId: categoryCol.subarray(0, kept),
+        bbox: pick(this.bboxes.data, 4),
+        area: pick(this.areas.data, 1),
+        iscrowd: crowd,
+      },
+      categoryNames,
+      imageIdSpace: images.space,
+      categoryIdSpace: categories.space,
+      ignored,
+    };
+  }
+}
+
+function isObject(v: Json): v is { [key: string]: JsonValue } {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-function arrayField(root: { [key: string]: Json }, key: string, file: string): Json[] {
+function arrayField(root: { [key: string]: JsonValue }, key: string, file: string): JsonValue[] {
   const v = root[key];
   if (v === undefined) throw inputError(file, 'missing key', { field: key });
   if (!Array.isArray(v)) throw inputError(file, `must be an array, got ${kind(v)}`, { field: key });
   return v;
 }
 
-function kind(v: Json | undefined): string {
-  if (v === undefined) return 'nothing';
-  if (v === null) return 'null';
-  if (Array.isArray(v)) return 'an array';
-  if (typeof v === 'object') return 'an object';
-  return typeof v === 'number' ? `number ${String(v)}` : `${typeof v} ${short(v)}`;
-}
-
-function short(v: Json): string {
-  const s = JSON.stringify(v);
-  return s.length > 40 ? `${s.slice(0, 37)}...` : s;
-}
-
-function entry(list: Json[], index: number, file: string, field: string): { [key: string]: Json } {
-  const v = list[index];
-  if (!isObject(v)) throw inputError(file, `must be an object, got ${kind(v)}`, { index, field });
-  return v;
-}
-
-function finiteNumber(obj: { [key: string]: Json }, key: string, file: string, index: number, field: string): number {
-  const v = obj[key];
-  if (v === undefined) throw inputError(file, 'missing key', { index, field });
-  if (typeof v !== 'number' || !Number.isFinite(v)) throw inputError(file, `must be a finite number, got ${kind(v)}`, { index, field });
-  return v;
-}
-
-/** Reads `[x, y, w, h]`: 4 finite numbers with w, h >= 0, into `out[4 * j ..]`. */
-function bbox(obj: { [key: string]: Json }, file: string, index: number, field: string, out: Float64Array, j: number): void {
-  const v = obj.bbox;
-  if (v === undefined) throw inputError(file, 'missing key', { index, field });
-  if (!Array.isArray(v) || v.length !== 4 || !v.every((x) => typeof x === 'number' && Number.isFinite(x))) {
-    throw inputError(file, `must be 4 finite numbers [x, y, w, h], got ${short(v)}`, { index, field });
-  }
-  const [x, y, w, h] = v as [number, number, number, number];
-  if (w < 0 || h < 0) throw inputError(file, `width and height must be >= 0, got [${x}, ${y}, ${w}, ${h}]`, { index, field });
-  out[4 * j] = x;
-  out[4 * j + 1] = y;
-  out[4 * j + 2] = w;
-  out[4 * j + 3] = h;
-}
-
 /**
  * Validates a parsed COCO instances file: `images[].id`, `categories[].id` (and optional `name`),
  * `annotations[]` with `id`, `image_id`, `category_id`, `bbox`, `area` and optional `iscrowd` (0 when absent).
- * Annotation ids must be unique; image and category ids must be declared.
+ * Annotation ids must be unique. Annotations on undeclared images or categories are ignored (counted in `ignored`),
+ * or refused with `strict`.
  */
-export function groundTruthFromJson(parsed: unknown, file: string): LoadedGroundTruth {
+export function groundTruthFromJson(parsed: unknown, file: string, options: ReadOptions = {}): LoadedGroundTruth {
   const root = parsed as Json;
   if (!isObject(root)) throw inputError(file, `ground truth must be a JSON object, got ${kind(root)}`);
   const images = arrayField(root, 'images', file);
   const categories = arrayField(root, 'categories', file);
   const annotations = arrayField(root, 'annotations', file);
-
-  const imageIds: number[] = [];
-  const imageSet = new Set<number>();
-  images.forEach((_, index) => {
-    const id = finiteNumber(entry(images, index, file, 'images'), 'id', file, index, 'images.id');
-    imageIds.push(id);
-    imageSet.add(id);
-  });
-  const categoryIds: number[] = [];
-  const categoryNames = new Map<number, string>();
-  categories.forEach((_, index) => {
-    const cat = entry(categories, index, file, 'categories');
-    const id = finiteNumber(cat, 'id', file, index, 'categories.id');
-    const name = cat.name;
-    if (name !== undefined && typeof name !== 'string') throw inputError(file, `must be a string, got ${kind(name)}`, { index, field: 'categories.name' });
-    categoryIds.push(id);
-    categoryNames.set(id, name ?? String(id));
-  });
-
-  const n = annotations.length;
-  const cols = {
-    id: new Float64Array(n),
-    imageId: new Float64Array(n),
-    categoryId: new Float64Array(n),
-    bbox: new Float64Array(4 * n),
-    area: new Float64Array(n),
-    iscrowd: new Uint8Array(n),
+  const b = new GroundTruthBuilder(file, annotations.length);
+  const each = (list: JsonValue[], table: KeyTable, boxKey: number, field: string, add: (f: Fields, index: number) => void): void => {
+    const f = new Fields(table, boxKey);
+    list.forEach((item, index) => {
+      if (!isObject(item)) throw inputError(file, `must be an object, got ${kind(item)}`, { index, field });
+      f.fromObject(item);
+      add(f, index);
+    });
   };
-  const annIds = new Set<number>();
-  for (let index = 0; index < n; index++) {
-    const ann = entry(annotations, index, file, 'annotations');
-    const id = finiteNumber(ann, 'id', file, index, 'annotations.id');
-    if (annIds.has(id)) throw inputError(file, `duplicate annotation id ${id}`, { index, field: 'annotations.id' });
-    annIds.add(id);
-    const imageId = finiteNumber(ann, 'image_id', file, index, 'annotations.image_id');
-    if (!imageSet.has(imageId)) throw inputError(file, `unknown image id ${imageId} (not in "images")`, { index, field: 'annotations.image_id' });
-    const categoryId = finiteNumber(ann, 'category_id', file, index, 'annotations.category_id');
-    if (!categoryNames.has(categoryId)) throw inputError(file, `unknown category id ${categoryId} (not in "categories")`, { index, field: 'annotations.category_id' });
-    bbox(ann, file, index, 'annotations.bbox', cols.bbox, index);
-    const area = finiteNumber(ann, 'area', file, index, 'annotations.area');
-    const crowd = ann.iscrowd;
-    if (crowd !== undefined && crowd !== 0 && crowd !== 1 && typeof crowd !== 'boolean') {
-      throw inputError(file, `must be 0 or 1, got ${kind(crowd)}`, { index, field: 'annotations.iscrowd' });
-    }
-    cols.id[index] = id;
-    cols.imageId[index] = imageId;
-    cols.categoryId[index] = categoryId;
-    cols.area[index] = area;
-    cols.iscrowd[index] = crowd === 1 || crowd === true ? 1 : 0;
-  }
-  return { imageIds, categoryIds, annotations: cols, categoryNames };
+  each(images, IMAGE_KEYS, -1, 'images', (f, i) => b.image(f, i));
+  each(categories, CATEGORY_KEYS, -1, 'categories', (f, i) => b.category(f, i));
+  each(annotations, ANNOTATION_KEYS, ANN.bbox, 'annotations', (f, i) => b.annotation(f, i));
+  return b.finish(options.strict ?? false);
 }
+
+/** A missing or unreadable file, as an InputError naming it. */
+function openFailure(path: string, err: unknown): InputError {
+  const code = (err as NodeJS.ErrnoException).code;
+  return inputError(path, code === 'ENOENT' ? 'file not found' : `cannot read file (${code ?? String(err)})`);
+}
+
+/** Runs `read` over the file's bytes; syntax errors name the file and the record being read. */
+function streamFile<T>(path: string, options: ReadOptions, read: (r: JsonReader, at: { index?: number; field?: string }) => T, source?: ByteSource): T {
+  let file: FileSource | undefined;
+  try {
+    file = source === undefined ? new FileSource(path) : undefined;
+  } catch (err) {
+    throw openFailure(path, err);
+  }
+  const at: { index?: number; field?: string } = {};
+  try {
+    return read(new JsonReader(source ?? file!, options.chunkBytes ?? DEFAULT_CHUNK_BYTES), at);
+  } catch (err) {
+    if (err instanceof JsonSyntaxError) throw inputError(path, `malformed JSON: ${err.message}`, at);
+    if (err instanceof InputError) throw err;
+    const code = (err as NodeJS.ErrnoException).code;
+    if (typeof code === 'string') throw openFailure(path, err);
+    throw err;
+  } finally {
+    file?.close();
+  }
+}
+
+function fileSize(path: string): number {
+  try {
+    return statSync(path).size;
+  } catch {
+    return 0;
+  }
+}
+
+/** What the next value is, for a message (builds it only when it is small by nature). */
+function describeNext(r: JsonReader): string {
+  const c = r.peek();
+  if (c === 0x7b) return 'an object';
+  if (c === 0x5b) return 'an array';
+  if (c === 0x22) return `string ${short(r.string())}`;
+  return kind(r.value());
+}
+
+/** Reads and validates a COCO instances file (streamed: any size; segmentation polygons are skipped unread). */
+export function readGroundTruth(path: string, options: ReadOptions = {}, source?: ByteSource): LoadedGroundTruth {
+  return streamFile(
+    path,
+    options,
+    (r, at) => {
+      if (r.peek() !== 0x7b) throw inputError(path, `ground truth must be a JSON object, got ${describeNext(r)}`);
+      // Minimum bytes of an annotation with every required key: an upper bound on their count.
+      const b = new GroundTruthBuilder(path, Math.ceil((source === undefined ? fileSize(path) : 0) / 64) + 16);
+      const seen = [false, false, false];
+      const fieldsOf = [new Fields(IMAGE_KEYS), new Fields(CATEGORY_KEYS), new Fields(ANNOTATION_KEYS, ANN.bbox)];
+      const add = [(f: Fields, i: number) => b.image(f, i), (f: Fields, i: number) => b.category(f, i), (f: Fields, i: number) => b.annotation(f, i)];
+      r.objectKeys(ROOT_KEYS, (k, key) => {
+        if (k < 0) {
+          r.skip();
+          return;
+        }
+        seen[k] = true;
+        if (r.peek() !== 0x5b) throw inputError(path, `must be an array, got ${describeNext(r)}`, { field: key });
+        const f = fieldsOf[k]!;
+        const table = f.table;
+        const entry = (j: number): void => {
+          if (j < 0) r.skip();
+          else f.read(r, j);
+        };
+        at.field = key;
+        r.arrayItems((index) => {
+          at.index = index;
+          if (r.peek() !== 0x7b) throw inputError(path, `must be an object, got ${describeNext(r)}`, { index, field: key });
+          f.clear();
+          r.objectKeys(table, entry);
+          add[k]!(f, index);
+        });
+        at.index = undefined;
+        at.field = undefined;
+      });
+      r.finish();
+      ROOT_KEYS.keys.forEach((key, k) => {
+        if (!seen[k]) throw inputError(path, 'missing key', { field: key });
+      });
+      return b.finish(options.strict ?? false);
+    },
+    source,
+  );
+}
+
+// --- results ------------------------------------------------------------------------------------------------------
+
+const DET = { image_id: 0, category_id: 1, bbox: 2, score: 3, segmentation: 4, keypoints: 5 } as const;
+const DETECTION_KEYS = new KeyTable(['image_id', 'category_id', 'bbox', 'score', 'segmentation', 'keypoints']);
+
+/** Builds detections record by record against a ground truth. */
+class DetectionBuilder {
+  private n = 0;
+  private readonly imageId: Column;
+  private readonly categoryId: Column;
+  private readonly boxes: Column;
+  private readonly score: Column;
+  private readonly imageSet: Set<number>;
+  private readonly categorySet: Set<number>;
+  private readonly imageRank: Map<string, number>;
+  private readonly categoryRank: Map<string, number>;
+  readonly ignored: Ignored = { count: 0 };
+
+  constructor(
+    readonly file: string,
+    readonly gt: GroundTruthSet & Partial<Pick<LoadedGroundTruth, 'imageIdSpace' | 'categoryIdSpace'>>,
+    capacity: number,
+    readonly strict: boolean,
+  ) {
+    this.imageId = new Column(capacity);
+    this.categoryId = new Column(capacity);
+    this.boxes = new Column(capacity, 4);
+    this.score = new Column(capacity);
+    this.imageSet = new Set(gt.imageIds);
+    this.categorySet = new Set(gt.categoryIds);
+    this.imageRank = new Map(gt.imageIdSpace?.strings.map((s, r) => [s, r]));
+    this.categoryRank = new Map(gt.categoryIdSpace?.strings.map((s, r) => [s, r]));
+  }
+
+  add(f: Fields, index: number): void {
+    const file = this.file;
+    const w = { file, index };
+    const rawImage = idValue(f, DET.image_id, w, 'image_id');
+    const image = resolveId(rawImage, this.gt.imageIdSpace ?? NUMBER_SPACE, this.imageRank);
+    if (image === undefined || !this.imageSet.has(image)) {
+      throw inputError(file, `unknown image id ${idText(rawImage)} (not in the ground truth)`, { index, field: 'image_id' });
+    }
+    const rawCategory = idValue(f, DET.category_id, w, 'category_id');
+    const category = resolveId(rawCategory, this.gt.categoryIdSpace ?? NUMBER_SPACE, this.categoryRank);
+    const j = this.n;
+    this.boxes.ensure(j + 1);
+    const hint = f.has(DET.segmentation) ? 'only bbox results are evaluated; this is a segmentation result ("segmentation" without "bbox")'
+      : f.has(DET.keypoints) ? 'only bbox results are evaluated; this is a keypoint result ("keypoints" without "bbox")'
+      : undefined;
+    bbox(f, DET.bbox, w, 'bbox', this.boxes.data, j, hint);
+    const score = finite(f, DET.score, w, 'score');
+    if (category === undefined || !this.categorySet.has(category)) {
+      if (this.strict) throw inputError(file, `unknown category id ${idText(rawCategory)} (not in the ground truth)`, { index, field: 'category_id' });
+      note(this.ignored, index, rawCategory);
+      return;
+    }
+    this.imageId.ensure(j + 1);
+    this.categoryId.ensure(j + 1);
+    this.score.ensure(j + 1);
+    this.imageId.data[j] = image;
+    this.categoryId.data[j] = category;
+    this.score.data[j] = score;
+    this.n++;
+  }
+
+  finish(): LoadedDetections {
+    const n = this.n;
+    return {
+      imageId: this.imageId.view(n),
+      categoryId: this.categoryId.view(n),
+      bbox: this.boxes.view(n),
+      score: this.score.view(n),
+      ignoredUndeclaredCategory: this.ignored,
+    };
+  }
+}
+
+const NUMBER_SPACE: IdSpace = { kind: 'number', strings: [] };
 
 /**
  * Validates a parsed COCO results file (pycocotools `loadRes` for boxes): an array of
- * `{image_id, category_id, bbox: [x, y, w, h], score}`; other keys are ignored. Image and category ids must be in
- * the ground truth.
+ * `{image_id, category_id, bbox: [x, y, w, h], score}`; other keys are ignored. Image ids must be in the ground
+ * truth; detections of categories it does not declare are ignored (counted), or refused with `strict`.
  */
-export function detectionsFromJson(parsed: unknown, file: string, gt: GroundTruthSet): DetectionSet {
+export function detectionsFromJson(parsed: unknown, file: string, gt: GroundTruthSet & Partial<LoadedGroundTruth>, options: ReadOptions = {}): LoadedDetections {
   const root = parsed as Json;
   if (!Array.isArray(root)) throw inputError(file, `results must be a JSON array of detections, got ${kind(root)}`);
-  const imageSet = new Set(gt.imageIds);
-  const categorySet = new Set(gt.categoryIds);
-  const n = root.length;
-  const dt: DetectionSet = {
-    imageId: new Float64Array(n),
-    categoryId: new Float64Array(n),
-    bbox: new Float64Array(4 * n),
-    score: new Float64Array(n),
-  };
-  for (let index = 0; index < n; index++) {
-    const det = entry(root, index, file, 'detection');
-    const imageId = finiteNumber(det, 'image_id', file, index, 'image_id');
-    if (!imageSet.has(imageId)) throw inputError(file, `unknown image id ${imageId} (not in the ground truth)`, { index, field: 'image_id' });
-    const categoryId = finiteNumber(det, 'category_id', file, index, 'category_id');
-    if (!categorySet.has(categoryId)) throw inputError(file, `unknown category id ${categoryId} (not in the ground truth)`, { index, field: 'category_id' });
-    bbox(det, file, index, 'bbox', dt.bbox, index);
-    dt.imageId[index] = imageId;
-    dt.categoryId[index] = categoryId;
-    dt.score[index] = finiteNumber(det, 'score', file, index, 'score');
-  }
-  return dt;
-}
-
-/** Reads and validates a COCO instances file. */
-export function readGroundTruth(path: string): LoadedGroundTruth {
-  return groundTruthFromJson(readJsonFile(path), path);
+  const b = new DetectionBuilder(file, gt, root.length, options.strict ?? false);
+  const f = new Fields(DETECTION_KEYS, DET.bbox);
+  root.forEach((item, index) => {
+    if (!isObject(item)) throw inputError(file, `must be an object, got ${kind(item)}`, { index, field: 'detection' });
+    f.fromObject(item);
+    b.add(f, index);
+  });
+  return b.finish();
 }
 
 /**
- * Reads and validates a COCO results file against a ground truth. Valid files take a fast path straight into typed
- * arrays (no object per detection); anything else goes through `JSON.parse` and {@link detectionsFromJson}, which
- * names the file, index and field of the problem.
+ * Reads and validates a COCO results file against a ground truth, streamed (any size) straight into typed arrays.
+ * Semantics as {@link detectionsFromJson}.
  */
-export function readDetections(path: string, gt: GroundTruthSet): DetectionSet {
-  const text = readText(path);
-  const fast = scanDetections(text, new Set(gt.imageIds), new Set(gt.categoryIds));
-  return fast ?? detectionsFromJson(parseJson(text, path), path, gt);
+export function readDetections(path: string, gt: GroundTruthSet & Partial<LoadedGroundTruth>, options: ReadOptions = {}, source?: ByteSource): LoadedDetections {
+  return streamFile(
+    path,
+    options,
+    (r, at) => {
+      if (r.peek() !== 0x5b) throw inputError(path, `results must be a JSON array of detections, got ${describeNext(r)}`);
+      // A detection with every required key takes at least 57 bytes: an upper bound on the count. Pages of the
+      // columns that are never written are never touched, so the bound costs address space, not memory.
+      const b = new DetectionBuilder(path, gt, source === undefined ? Math.ceil(fileSize(path) / 57) + 1 : 1024, options.strict ?? false);
+      const f = new Fields(DETECTION_KEYS, DET.bbox);
+      const entry = (k: number): void => {
+        if (k === DET.segmentation || k === DET.keypoints) {
+          f.kind[k] = OTHER;
+          r.skip();
+        } else if (k < 0) r.skip();
+        else f.read(r, k);
+      };
+      r.arrayItems((index) => {
+        at.index = index;
+        if (r.peek() !== 0x7b) throw inputError(path, `must be an object, got ${describeNext(r)}`, { index, field: 'detection' });
+        f.clear();
+        r.objectKeys(DETECTION_KEYS, entry);
+        b.add(f, index);
+      });
+      at.index = undefined;
+      r.finish();
+      return b.finish();
+    },
+    source,
+  );
 }
