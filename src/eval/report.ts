@@ -60,13 +60,14 @@ function categoryLabel(id: number, names: ReadonlyMap<number, string> | undefine
 
 /**
  * A per-category table: id, name, AP, AP50, AP75, APs, APm, APl, AR (largest maxDets, area all), one row per
- * category. `-` marks -1 (no ground truth in that setting).
+ * category. `-` marks -1 (no ground truth in that setting). `idText` writes an id as the GT writes it (string ids
+ * are ranks inside the evaluator).
  */
-export function perCategoryTable(rows: readonly CategoryResult[], names?: ReadonlyMap<number, string>): string {
+export function perCategoryTable(rows: readonly CategoryResult[], names?: ReadonlyMap<number, string>, idText: (id: number) => string = String): string {
   const header = ['id', 'category', 'AP', 'AP50', 'AP75', 'APs', 'APm', 'APl', 'AR'];
   const cell = (v: number): string => (v === -1 ? '-' : formatFixed(v, 3));
   const body = rows.map((r) => [
-    String(r.categoryId),
+    r.categoryId === -1 ? '-1' : idText(r.categoryId),
     categoryLabel(r.categoryId, names),
     cell(r.ap),
     cell(r.ap50),
