@@ -118,8 +118,12 @@ class Fields {
     return undefined;
   }
 
+  /** False when the values come from an already parsed object, where an integer beyond 2^53 may have been rounded. */
+  exact = true;
+
   /** Takes the fields from a parsed object. */
   fromObject(obj: { [key: string]: JsonValue }): void {
+    this.exact = false;
     this.table.keys.forEach((key, k) => {
       const v = Object.prototype.hasOwnProperty.call(obj, key) ? obj[key] : undefined;
       if (v === undefined) this.kind[k] = ABSENT;
@@ -212,8 +216,15 @@ function idValue(f: Fields, k: number, w: Where, field: string): number | string
   if (t === ABSENT) throw inputError(w.file, 'missing key', { index: w.index, field });
   const v = f.value(k);
   if (typeof v === 'string') return v;
-  if (typeof v === 'bigint' || (typeof v === 'number' && Number.isInteger(v) && Math.abs(v) >= TWO_53)) {
-    throw inputError(w.file, `id ${v} is not exactly representable (an integer at or above 2^53: distinct ids would merge); use smaller ids or strings`, {
+  if (typeof v === 'bigint') {
+    throw inputError(w.file, `id ${v} is not exactly representable as a double (it would read as ${Number(v)}, merging distinct ids); use ids below 2^53 or strings`, {
+      index: w.index,
+      field,
+    });
+  }
+  if (!f.exact && typeof v === 'number' && Number.isInteger(v) && Math.abs(v) >= TWO_53) {
+    // An already parsed number: whether the text held exactly this integer is lost.
+    throw inputError(w.file, `id ${v} is at or above 2^53, where parsed numbers may have merged distinct ids; use ids below 2^53 or strings`, {
       index: w.index,
       field,
     });
