@@ -69,7 +69,11 @@ function kind(v: Json): string {
 }
 
 function short(v: Json): string {
-  const s = JSON.stringify(v, (_, x: unknown) => (typeof x === 'bigint' ? Number(x) : typeof x === 'number' && !Number.isFinite(x) ? String(x) : x)) ?? String(v);
+  // Numbers as JavaScript writes them (NaN, Infinity and big integers included), the rest as JSON.
+  const s =
+    Array.isArray(v) && v.every((x) => typeof x === 'number' || typeof x === 'bigint')
+      ? `[${v.join(',')}]`
+      : (JSON.stringify(v, (_, x: unknown) => (typeof x === 'bigint' ? Number(x) : x)) ?? String(v));
   return s.length > 40 ? `${s.slice(0, 37)}...` : s;
 }
 

@@ -66,11 +66,24 @@ describe('eval-det', () => {
   });
 
   it('exits 2 with one line naming file, index and field on bad results', () => {
-    expectUserError(evalDet(['--gt', gt, '--dt', file('bad.json', '[{"image_id": 1,')]), /^eval-det: \/.*\/bad\.json: malformed JSON: .*position 16/);
+    expectUserError(evalDet(['--gt', gt, '--dt', file('bad.json', '[{"image_id": 1,')]), /^eval-det: \/.*\/bad\.json: index 0: malformed JSON: .* at byte 16$/);
     const unknown = file('unknown.json', [{ image_id: 1, category_id: 1, bbox: [0, 0, 1, 1], score: 0.5 }, { image_id: 7, category_id: 1, bbox: [0, 0, 1, 1], score: 0.5 }]);
     expectUserError(evalDet(['--gt', gt, '--dt', unknown]), `eval-det: ${unknown}: index 1: field "image_id": unknown image id 7 (not in the ground truth)`);
     const negative = file('negative.json', [{ image_id: 1, category_id: 1, bbox: [0, 0, -1, 1], score: 0.5 }]);
     expectUserError(evalDet(['--gt', gt, '--dt', negative]), `eval-det: ${negative}: index 0: field "bbox": width and height must be >= 0, got [0, 0, -1, 1]`);
+  });
+
+  it('ignores detections of undeclared categories with one warning line, as pycocotools; --strict refuses them', () => {
+    const extra = file('extra.json', [
+      { image_id: 1, category_id: 1, bbox: [0, 0, 1, 1], score: 0.5 },
+      { image_id: 1, category_id: 90, bbox: [0, 0, 1, 1], score: 0.5 },
+      { image_id: 2, category_id: 91, bbox: [0, 0, 1, 1], score: 0.5 },
+    ]);
+    const r = evalDet(['--gt', gt, '--dt', extra]);
+    expect(r.status).toBe(0);
+    expect(r.stderr).toBe(`eval-det: warning: ${extra}: ignored 2 detections of categories ${gt} does not declare (first: index 1, category_id 90), as pycocotools does (--strict refuses them)\n`);
+    expect(r.stdout).toContain('Evaluated 1 detections');
+    expectUserError(evalDet(['--gt', gt, '--dt', extra, '--strict']), `eval-det: ${extra}: index 1: field "category_id": unknown category id 90 (not in the ground truth)`);
   });
 
   it('exits 2 with one line on bad flags', () => {
