@@ -324,8 +324,8 @@ export class JsonReader {
     const out = this.number;
     out.big = null;
     for (;;) {
-      const buf = this.buf;
       const c0 = this.peek();
+      const buf = this.buf;
       const start = this.pos;
       let p = start;
       const negative = c0 === MINUS;
