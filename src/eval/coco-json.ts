@@ -586,7 +586,7 @@ export function readGroundTruth(path: string, options: ReadOptions = {}, source?
     (r, at) => {
       if (r.peek() !== 0x7b) throw inputError(path, `ground truth must be a JSON object, got ${describeNext(r)}`);
       // Minimum bytes of an annotation with every required key: an upper bound on their count.
-      const b = new GroundTruthBuilder(path, Math.ceil((source === undefined ? fileSize(path) : 0) / 64) + 16);
+      const b = new GroundTruthBuilder(path, Math.min(Math.ceil((source === undefined ? fileSize(path) : 0) / 64) + 16, 1 << 22));
       const seen = [false, false, false];
       const fieldsOf = [new Fields(IMAGE_KEYS), new Fields(CATEGORY_KEYS), new Fields(ANNOTATION_KEYS, ANN.bbox)];
       const add = [(f: Fields, i: number) => b.image(f, i), (f: Fields, i: number) => b.category(f, i), (f: Fields, i: number) => b.annotation(f, i)];
@@ -733,7 +733,9 @@ export function readDetections(path: string, gt: GroundTruthSet & Partial<Loaded
       if (r.peek() !== 0x5b) throw inputError(path, `results must be a JSON array of detections, got ${describeNext(r)}`);
       // A detection with every required key takes at least 57 bytes: an upper bound on the count. Pages of the
       // columns that are never written are never touched, so the bound costs address space, not memory.
-      const b = new DetectionBuilder(path, gt, source === undefined ? Math.ceil(fileSize(path) / 57) + 1 : 1024, options.strict ?? false);
+      // (Capped: a file of mostly other keys, segmentations say, grows the columns instead.)
+      const bound = source === undefined ? Math.ceil(fileSize(path) / 57) + 1 : 1024;
+      const b = new DetectionBuilder(path, gt, Math.min(bound, 1 << 24), options.strict ?? false);
       const f = new Fields(DETECTION_KEYS, DET.bbox);
       const entry = (k: number): void => {
         if (k === DET.segmentation || k === DET.keypoints) {
