@@ -129,6 +129,11 @@ export class JsonReader {
     this.buf = new Uint8Array(this.chunk + 1);
   }
 
+  /** Bytes the reader holds: one chunk, or one token when a token is longer (never the whole stream). */
+  get bufferBytes(): number {
+    return this.buf.length;
+  }
+
   /** Stream offset of the next unread byte. */
   get offset(): number {
     return this.base + this.pos;

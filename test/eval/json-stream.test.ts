@@ -1,7 +1,8 @@
 // The streaming JSON reader must build exactly what JSON.parse builds, whatever the chunk size: every token split at
 // every byte boundary. Non-standard tokens (NaN, Infinity) and inexact big integers are reported, not lost.
 import { describe, expect, it } from 'vitest';
-import { JsonReader, JsonSyntaxError, KeyTable, MemorySource, type JsonValue } from '../../src/eval/json-stream.js';
+import { JsonReader, JsonSyntaxError, KeyTable, MemorySource, type ByteSource, type JsonValue } from '../../src/eval/json-stream.js';
+import { groundTruthFromJson, readDetections } from '../../src/eval/coco-json.js';
 import { Rng } from '../../src/util/rng.js';
 
 function parse(text: string, chunk: number): JsonValue {
@@ -136,5 +137,43 @@ describe('JsonReader', () => {
         [0, 2, 'é', 5],
       ]);
     }
+  });
+
+  it('holds one chunk, not the stream: 50,000 detections generated on the fly through 4 KiB chunks', () => {
+    const count = 50_000;
+    /** `[{...},{...}, ...]` produced as it is read; never held whole. */
+    class Generated implements ByteSource {
+      private next = 0;
+      private pending = new Uint8Array(0);
+      private readonly encoder = new TextEncoder();
+      read(into: Uint8Array, offset: number, length: number): number {
+        while (this.pending.length === 0 && this.next <= count) {
+          const i = this.next++;
+          const text = i === count ? ']' : `${i === 0 ? '[' : ','}{"image_id": ${1 + (i % 3)}, "category_id": 7, "bbox": [${i % 100}.5, 2, 3e1, ${i % 7}], "score": 0.${i % 1000}}`;
+          this.pending = this.encoder.encode(text);
+        }
+        const n = Math.min(length, this.pending.length);
+        into.set(this.pending.subarray(0, n), offset);
+        this.pending = this.pending.subarray(n);
+        return n;
+      }
+    }
+    const reader = new JsonReader(new Generated(), 4096);
+    let items = 0;
+    reader.arrayItems(() => {
+      reader.skip();
+      items++;
+    });
+    reader.finish();
+    expect(items).toBe(count);
+    expect(reader.bufferBytes).toBeLessThanOrEqual(4097);
+
+    const gt = groundTruthFromJson({ images: [{ id: 1 }, { id: 2 }, { id: 3 }], categories: [{ id: 7 }], annotations: [] }, 'gt.json');
+    const dt = readDetections('generated.json', gt, { chunkBytes: 4096 }, new Generated());
+    expect(dt.score.length).toBe(count);
+    const last = count - 1;
+    expect(Array.from(dt.bbox.subarray(4 * last, 4 * last + 4))).toEqual([(last % 100) + 0.5, 2, 30, last % 7]);
+    expect(dt.score[last]).toBe(Number(`0.${last % 1000}`));
+    expect(dt.imageId[last]).toBe(1 + (last % 3));
   });
 });
