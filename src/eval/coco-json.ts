@@ -595,6 +595,7 @@ export function readGroundTruth(path: string, options: ReadOptions = {}, source?
           r.skip();
           return;
         }
+        if (seen[k]) throw inputError(path, 'the key appears twice in the file', { field: key });
         seen[k] = true;
         if (r.peek() !== 0x5b) throw inputError(path, `must be an array, got ${describeNext(r)}`, { field: key });
         const f = fieldsOf[k]!;
