@@ -54,7 +54,8 @@ function run(argv: string[]): void {
   console.log(`Per category (maxDets=${p.maxDets[p.maxDets.length - 1]}, area=all; AP averaged over IoU thresholds; - : no ground truth):`);
   console.log(perCategoryTable(result.perCategory, gt.categoryNames, (id) => idLabel(id, gt.categoryIdSpace)));
   if (flags.json !== undefined) {
-    const report = evalReport(result, gt.categoryNames, overrides.imgIds !== undefined);
+    const written = (space: typeof gt.imageIdSpace) => (id: number) => (space.kind === 'string' ? idLabel(id, space) : id);
+    const report = evalReport(result, gt.categoryNames, overrides.imgIds !== undefined, { image: written(gt.imageIdSpace), category: written(gt.categoryIdSpace) });
     try {
       writeFileSync(flags.json, formatReportJson(report));
     } catch (err) {

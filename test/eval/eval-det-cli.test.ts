@@ -86,6 +86,27 @@ describe('eval-det', () => {
     expectUserError(evalDet(['--gt', gt, '--dt', extra, '--strict']), `eval-det: ${extra}: index 1: field "category_id": unknown category id 90 (not in the ground truth)`);
   });
 
+  it('evaluates string ids (as pycocotools does) and writes them back as strings', () => {
+    const sgt = file('sgt.json', {
+      images: [{ id: 'img-b' }, { id: 'img-a' }],
+      categories: [{ id: 'car' }],
+      annotations: [
+        { id: 1, image_id: 'img-a', category_id: 'car', bbox: [0, 0, 10, 10], area: 100 },
+        { id: 2, image_id: 'img-b', category_id: 'car', bbox: [0, 0, 10, 10], area: 100 },
+      ],
+    });
+    const sdt = file('sdt.json', [{ image_id: 'img-a', category_id: 'car', bbox: [0, 0, 10, 10], score: 0.9 }]);
+    const out = join(dir, 'strings.json');
+    const r = evalDet(['--gt', sgt, '--dt', sdt, '--img-ids', 'img-a', '--cat-ids', 'car', '--json', out]);
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toContain(' Average Precision  (AP) @[ IoU=0.50:0.95 | area=   all | maxDets=100 ] = 1.000');
+    expect(r.stdout.split('\n').some((l) => /^ *car +car +1\.000 /.test(l))).toBe(true);
+    const report = JSON.parse(readFileSync(out, 'utf8')) as { params: { imgIds: string[]; catIds: string[] }; perCategory: { categoryId: string }[] };
+    expect(report.params.imgIds).toEqual(['img-a']);
+    expect(report.params.catIds).toEqual(['car']);
+    expect(report.perCategory[0]!.categoryId).toBe('car');
+  });
+
   it('exits 2 with one line on bad flags', () => {
     expectUserError(evalDet(['--dt', dt]), "eval-det: required option '--gt <file>' not specified");
     expectUserError(evalDet(['--gt', gt, '--dt', dt, '--use-cats', '2']), 'eval-det: --use-cats: expected 0 or 1, got "2"');
