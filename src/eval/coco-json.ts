@@ -93,6 +93,8 @@ class Fields {
   readonly num: Float64Array;
   readonly other: Json[];
   readonly box = new Float64Array(4);
+  /** False when the values come from an already parsed object, where an integer beyond 2^53 may have been rounded. */
+  exact = true;
 
   constructor(
     readonly table: KeyTable,
@@ -121,9 +123,6 @@ class Fields {
     if (t === OTHER) return this.other[k];
     return undefined;
   }
-
-  /** False when the values come from an already parsed object, where an integer beyond 2^53 may have been rounded. */
-  exact = true;
 
   /** Takes the fields from a parsed object. */
   fromObject(obj: { [key: string]: JsonValue }): void {
