@@ -134,11 +134,6 @@ export class JsonReader {
     return this.buf.length;
   }
 
-  /** Stream offset of the next unread byte. */
-  get offset(): number {
-    return this.base + this.pos;
-  }
-
   /**
    * Reads more bytes, keeping `buf[keep .. end)` (moved to the front; `pos` is rebased, the caller's other
    * positions are stale, so it scans again). False only once the end of the stream has been seen, without moving.
