@@ -12,19 +12,17 @@
  *   their rank in code-point order, which is the order pycocotools sorts them in, so the evaluator sees numbers.
  * Stricter than pycocotools: a number id that a double cannot hold exactly (an integer at or above 2^53) is refused
  * (two ids would merge); annotation ids must be unique (pycocotools keeps the last of each and counts it twice).
+ *
+ * One record's fields and their checks live in coco-fields.ts, the id families in coco-ids.ts.
  */
 import { statSync } from 'node:fs';
 import { inputError, InputError } from '../util/errors.js';
+import { bbox, Column, Fields, finite, idValue, kind, OTHER, short, type Json } from './coco-fields.js';
+import { IdCollector, idText, NUMBER_SPACE, resolveId, type IdSpace } from './coco-ids.js';
 import type { DetectionSet, GroundTruthSet } from './cocoeval.js';
 import { DEFAULT_CHUNK_BYTES, FileSource, JsonReader, JsonSyntaxError, KeyTable, type ByteSource, type JsonValue } from './json-stream.js';
 
-/** How one family of ids (images or categories) is written in the ground truth. */
-export interface IdSpace {
-  /** The ids as written: numbers (used as they are) or strings (used as their rank, see `strings`). */
-  kind: 'number' | 'string';
-  /** For string ids: every declared id in code-point order; the evaluator's id of `strings[r]` is `r`. */
-  strings: readonly string[];
-}
+export { idFromText, idLabel, type IdSpace } from './coco-ids.js';
 
 /** Records left out as pycocotools leaves them out: how many, and the first one. */
 export interface Ignored {
@@ -57,298 +55,8 @@ export interface ReadOptions {
   chunkBytes?: number;
 }
 
-type Json = JsonValue | undefined;
-
-function kind(v: Json): string {
-  if (v === undefined) return 'nothing';
-  if (v === null) return 'null';
-  if (Array.isArray(v)) return 'an array';
-  if (typeof v === 'object') return 'an object';
-  if (typeof v === 'bigint') return `number ${v}`;
-  return typeof v === 'number' ? `number ${String(v)}` : `${typeof v} ${short(v)}`;
-}
-
-function short(v: Json): string {
-  // Numbers as JavaScript writes them (NaN, Infinity and big integers included), the rest as JSON.
-  const s =
-    Array.isArray(v) && v.every((x) => typeof x === 'number' || typeof x === 'bigint')
-      ? `[${v.join(',')}]`
-      : (JSON.stringify(v, (_, x: unknown) => (typeof x === 'bigint' ? Number(x) : x)) ?? String(v));
-  return s.length > 40 ? `${s.slice(0, 37)}...` : s;
-}
-
-const TWO_53 = 2 ** 53;
-
-// --- one record's fields ------------------------------------------------------------------------------------------
-
-const ABSENT = 0;
-const NUMBER = 1;
-const OTHER = 2;
-/** bbox read as exactly 4 numbers into `box`. */
-const BOX = 3;
-
-/** The fields of one record that a reader wants, by index in its key table: numbers kept unboxed. */
-class Fields {
-  readonly kind: Uint8Array;
-  readonly num: Float64Array;
-  readonly other: Json[];
-  readonly box = new Float64Array(4);
-  /** False when the values come from an already parsed object, where an integer beyond 2^53 may have been rounded. */
-  exact = true;
-
-  constructor(
-    readonly table: KeyTable,
-    /** Index of the bbox key, or -1. */
-    readonly boxKey = -1,
-  ) {
-    const n = table.keys.length;
-    this.kind = new Uint8Array(n);
-    this.num = new Float64Array(n);
-    this.other = new Array<Json>(n).fill(undefined);
-  }
-
-  clear(): void {
-    this.kind.fill(ABSENT);
-  }
-
-  has(k: number): boolean {
-    return this.kind[k] !== ABSENT;
-  }
-
-  /** The value as JSON (for messages). */
-  value(k: number): Json {
-    const t = this.kind[k];
-    if (t === NUMBER) return this.num[k];
-    if (t === BOX) return Array.from(this.box);
-    if (t === OTHER) return this.other[k];
-    return undefined;
-  }
-
-  /** Takes the fields from a parsed object. */
-  fromObject(obj: { [key: string]: JsonValue }): void {
-    this.exact = false;
-    this.table.keys.forEach((key, k) => {
-      const v = Object.prototype.hasOwnProperty.call(obj, key) ? obj[key] : undefined;
-      if (v === undefined) this.kind[k] = ABSENT;
-      else if (typeof v === 'number') {
-        this.kind[k] = NUMBER;
-        this.num[k] = v;
-      } else if (k === this.boxKey && Array.isArray(v) && v.length === 4 && v.every((x) => typeof x === 'number')) {
-        this.kind[k] = BOX;
-        this.box.set(v as number[]);
-      } else {
-        this.kind[k] = OTHER;
-        this.other[k] = v;
-      }
-    });
-  }
-
-  /** Reads the value of key `k` from the stream. */
-  read(r: JsonReader, k: number): void {
-    const c = r.peek();
-    if (isNumberStart(c)) {
-      const t = r.numberToken();
-      if (t.big === null) {
-        this.kind[k] = NUMBER;
-        this.num[k] = t.value;
-      } else {
-        this.kind[k] = OTHER;
-        this.other[k] = t.big;
-      }
-    } else if (k === this.boxKey && c === 0x5b) {
-      // [x, y, w, h] straight into `box`; anything else is kept as the array it is.
-      this.reader = r;
-      this.boxCount = 0;
-      this.boxItems = null;
-      r.arrayItems(this.boxItem);
-      if (this.boxItems === null && this.boxCount === 4) this.kind[k] = BOX;
-      else {
-        this.kind[k] = OTHER;
-        this.other[k] = this.boxItems ?? Array.from(this.box.subarray(0, this.boxCount));
-      }
-    } else {
-      this.kind[k] = OTHER;
-      this.other[k] = r.value();
-    }
-  }
-
-  private reader: JsonReader | null = null;
-  private boxCount = 0;
-  /** The bbox as read so far, once it is not 4 plain numbers. */
-  private boxItems: Json[] | null = null;
-  private readonly boxItem = (i: number): void => {
-    const r = this.reader!;
-    if (this.boxItems === null && i < 4 && isNumberStart(r.peek())) {
-      const t = r.numberToken();
-      if (t.big === null) {
-        this.box[i] = t.value;
-        this.boxCount++;
-        return;
-      }
-      this.boxItems = [...Array.from(this.box.subarray(0, i)), t.big];
-      return;
-    }
-    this.boxItems ??= Array.from(this.box.subarray(0, i));
-    this.boxItems.push(r.value());
-  };
-}
-
-function isNumberStart(c: number): boolean {
-  return (c >= 0x30 && c <= 0x39) || c === 0x2d || c === 0x4e || c === 0x49;
-}
-
-// --- validation of fields -----------------------------------------------------------------------------------------
-
-interface Where {
-  file: string;
-  index: number;
-}
-
-function finite(f: Fields, k: number, w: Where, field: string): number {
-  const t = f.kind[k];
-  if (t === NUMBER && Number.isFinite(f.num[k])) return f.num[k]!;
-  if (t === ABSENT) throw inputError(w.file, 'missing key', { index: w.index, field });
-  const v = f.value(k);
-  if (typeof v === 'bigint') return Number(v);
-  throw inputError(w.file, `must be a finite number, got ${kind(v)}`, { index: w.index, field });
-}
-
-/** An id: a finite number a double holds exactly, or a string. */
-function idValue(f: Fields, k: number, w: Where, field: string): number | string {
-  const t = f.kind[k];
-  if (t === ABSENT) throw inputError(w.file, 'missing key', { index: w.index, field });
-  const v = f.value(k);
-  if (typeof v === 'string') return v;
-  if (typeof v === 'bigint') {
-    throw inputError(w.file, `id ${v} is not exactly representable as a double (it would read as ${Number(v)}, merging distinct ids); use ids below 2^53 or strings`, {
-      index: w.index,
-      field,
-    });
-  }
-  if (!f.exact && typeof v === 'number' && Number.isInteger(v) && Math.abs(v) >= TWO_53) {
-    // An already parsed number: whether the text held exactly this integer is lost.
-    throw inputError(w.file, `id ${v} is at or above 2^53, where parsed numbers may have merged distinct ids; use ids below 2^53 or strings`, {
-      index: w.index,
-      field,
-    });
-  }
-  if (typeof v === 'number' && Number.isFinite(v)) return v;
-  throw inputError(w.file, `must be a finite number or a string, got ${kind(v)}`, { index: w.index, field });
-}
-
-/** Reads `[x, y, w, h]`: 4 finite numbers with w, h >= 0, into `out[4 * j ..]`. */
-function bbox(f: Fields, k: number, w: Where, field: string, out: Float64Array, j: number, resultsHint?: string): void {
-  const t = f.kind[k];
-  if (t === ABSENT) throw inputError(w.file, resultsHint === undefined ? 'missing key' : `missing key: ${resultsHint}`, { index: w.index, field });
-  let x: number, y: number, bw: number, bh: number;
-  if (t === BOX) [x, y, bw, bh] = f.box as unknown as [number, number, number, number];
-  else {
-    const v = f.value(k);
-    if (!Array.isArray(v) || v.length !== 4 || !v.every((e) => typeof e === 'number' || typeof e === 'bigint')) {
-      throw inputError(w.file, `must be 4 finite numbers [x, y, w, h], got ${short(v)}`, { index: w.index, field });
-    }
-    [x, y, bw, bh] = v.map(Number) as [number, number, number, number];
-  }
-  if (!(Number.isFinite(x) && Number.isFinite(y) && Number.isFinite(bw) && Number.isFinite(bh))) {
-    throw inputError(w.file, `must be 4 finite numbers [x, y, w, h], got ${short([x, y, bw, bh])}`, { index: w.index, field });
-  }
-  if (bw < 0 || bh < 0) throw inputError(w.file, `width and height must be >= 0, got [${x}, ${y}, ${bw}, ${bh}]`, { index: w.index, field });
-  out[4 * j] = x;
-  out[4 * j + 1] = y;
-  out[4 * j + 2] = bw;
-  out[4 * j + 3] = bh;
-}
-
 function note(ignored: Ignored, index: number, id: number | string): void {
   if (ignored.count++ === 0) ignored.first = { index, id };
-}
-
-function idText(id: number | string): string {
-  return typeof id === 'string' ? JSON.stringify(id) : String(id);
-}
-
-// --- ids ----------------------------------------------------------------------------------------------------------
-
-/** Code-point order (as Python and numpy compare strings), not UTF-16 order. */
-function compareCodePoints(a: string, b: string): number {
-  const n = Math.min(a.length, b.length);
-  for (let i = 0; i < n; i++) {
-    const ca = a.codePointAt(i)!;
-    const cb = b.codePointAt(i)!;
-    if (ca !== cb) return ca - cb;
-    if (ca > 0xffff) i++;
-  }
-  return a.length - b.length;
-}
-
-/** Collects one family's declared ids; {@link IdCollector.space} decides their kind and the string ranks. */
-class IdCollector {
-  private numbers = 0;
-  private readonly strings = new Set<string>();
-  private firstOfKind: { number?: number; string?: number } = {};
-
-  add(id: number | string, index: number): void {
-    if (typeof id === 'string') {
-      this.strings.add(id);
-      this.firstOfKind.string ??= index;
-    } else {
-      this.numbers++;
-      this.firstOfKind.number ??= index;
-    }
-  }
-
-  space(file: string, field: string): { space: IdSpace; rank: Map<string, number> } {
-    if (this.numbers > 0 && this.strings.size > 0) {
-      const index = Math.max(this.firstOfKind.number!, this.firstOfKind.string!);
-      throw inputError(file, 'ids mix numbers and strings (pycocotools cannot sort them); use one kind', { index, field });
-    }
-    if (this.strings.size === 0) return { space: { kind: 'number', strings: [] }, rank: new Map() };
-    const strings = [...this.strings].sort(compareCodePoints);
-    return { space: { kind: 'string', strings }, rank: new Map(strings.map((s, r) => [s, r])) };
-  }
-}
-
-/** The evaluator's id of an id as written, in a family: its number, its string's rank, or undefined (unknown). */
-function resolveId(id: number | string, space: IdSpace, rank: ReadonlyMap<string, number>): number | undefined {
-  if (space.kind === 'number') return typeof id === 'number' ? id : undefined;
-  return typeof id === 'string' ? rank.get(id) : undefined;
-}
-
-/** The evaluator's id of a text token (a flag value) in a family, or undefined when the GT does not declare it. */
-export function idFromText(text: string, space: IdSpace): number | undefined {
-  if (space.kind === 'string') {
-    const r = space.strings.indexOf(text);
-    return r < 0 ? undefined : r;
-  }
-  const v = Number(text);
-  return text.trim() === '' || !Number.isFinite(v) ? undefined : v;
-}
-
-/** How an evaluator id is written in the GT (for messages and reports). */
-export function idLabel(id: number, space: IdSpace): string {
-  return space.kind === 'string' ? (space.strings[id] ?? String(id)) : String(id);
-}
-
-// --- growable columns ---------------------------------------------------------------------------------------------
-
-/** Float64 columns grown by doubling; `view` returns the filled part without copying. */
-class Column {
-  data: Float64Array;
-  constructor(
-    capacity: number,
-    readonly width = 1,
-  ) {
-    this.data = new Float64Array(Math.max(1, capacity) * width);
-  }
-  ensure(n: number): void {
-    if (n * this.width <= this.data.length) return;
-    const bigger = new Float64Array(Math.max(n * this.width, this.data.length * 2));
-    bigger.set(this.data);
-    this.data = bigger;
-  }
-  view(n: number): Float64Array {
-    return this.data.subarray(0, n * this.width);
-  }
 }
 
 // --- ground truth -------------------------------------------------------------------------------------------------
@@ -701,7 +409,6 @@ class DetectionBuilder {
   }
 }
 
-const NUMBER_SPACE: IdSpace = { kind: 'number', strings: [] };
 
 /**
  * Validates a parsed COCO results file (pycocotools `loadRes` for boxes): an array of
