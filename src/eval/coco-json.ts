@@ -35,6 +35,8 @@ export interface Ignored {
 export interface LoadedGroundTruth extends GroundTruthSet {
   /** Category id -> name (`categories[].name`, or the id as text when absent). */
   categoryNames: Map<number, string>;
+  /** Category id -> `categories[].supercategory`, for the categories that declare one as a string (error analysis). */
+  superCategories: Map<number, string>;
   imageIdSpace: IdSpace;
   categoryIdSpace: IdSpace;
   /** Annotations left out (pycocotools never evaluates them). */
@@ -62,7 +64,7 @@ function note(ignored: Ignored, index: number, id: number | string): void {
 // --- ground truth -------------------------------------------------------------------------------------------------
 
 const IMAGE_KEYS = new KeyTable(['id']);
-const CATEGORY_KEYS = new KeyTable(['id', 'name']);
+const CATEGORY_KEYS = new KeyTable(['id', 'name', 'supercategory']);
 const ANN = { id: 0, image_id: 1, category_id: 2, bbox: 3, area: 4, iscrowd: 5 } as const;
 const ANNOTATION_KEYS = new KeyTable(['id', 'image_id', 'category_id', 'bbox', 'area', 'iscrowd']);
 const ROOT_KEYS = new KeyTable(['images', 'categories', 'annotations']);
@@ -73,6 +75,7 @@ class GroundTruthBuilder {
   private readonly imageIds = new IdCollector();
   private readonly categoryRaw: (number | string)[] = [];
   private readonly categoryNameList: string[] = [];
+  private readonly superCategoryList: (string | undefined)[] = [];
   private readonly categoryIds = new IdCollector();
   private n = 0;
   private readonly annImage: (number | string)[] = [];
@@ -106,6 +109,8 @@ class GroundTruthBuilder {
     if (name !== undefined && typeof name !== 'string') throw inputError(this.file, `must be a string, got ${kind(name)}`, { index, field: 'categories.name' });
     this.categoryRaw.push(id);
     this.categoryNameList.push(name ?? String(id));
+    const superCategory = f.value(2);
+    this.superCategoryList.push(typeof superCategory === 'string' ? superCategory : undefined);
     this.categoryIds.add(id, index);
   }
 
@@ -147,8 +152,12 @@ class GroundTruthBuilder {
     const imageIds = this.imageRaw.map((id) => resolveId(id, images.space, images.rank)!);
     const categoryIds = this.categoryRaw.map((id) => resolveId(id, categories.space, categories.rank)!);
     const categoryNames = new Map<number, string>();
+    const superCategories = new Map<number, string>();
     categoryIds.forEach((id, c) => {
-      if (!categoryNames.has(id)) categoryNames.set(id, this.categoryNameList[c]!);
+      if (categoryNames.has(id)) return;
+      categoryNames.set(id, this.categoryNameList[c]!);
+      const superCategory = this.superCategoryList[c];
+      if (superCategory !== undefined) superCategories.set(id, superCategory);
     });
     const imageSet = new Set(imageIds);
     const ignored = { undeclaredImage: { count: 0 } as Ignored, undeclaredCategory: { count: 0 } as Ignored };
@@ -195,6 +204,7 @@ class GroundTruthBuilder {
         iscrowd: crowd,
       },
       categoryNames,
+      superCategories,
       imageIdSpace: images.space,
       categoryIdSpace: categories.space,
       ignored,

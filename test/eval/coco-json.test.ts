@@ -40,6 +40,8 @@ describe('ground truth', () => {
     expect(gt.imageIds).toEqual([1, 2]);
     expect(gt.categoryIds).toEqual([3]);
     expect(gt.categoryNames.get(3)).toBe('car');
+    const withSuper = groundTruthFromJson({ ...GT, categories: [{ id: 3, name: 'car', supercategory: 'vehicle' }, { id: 4, supercategory: 7 }] }, 'gt.json');
+    expect([...withSuper.superCategories]).toEqual([[3, 'vehicle']]);
     expect(Array.from(gt.annotations.id)).toEqual([10, 11]);
     expect(Array.from(gt.annotations.bbox)).toEqual([1, 2, 3, 4, 0, 0, 5, 5]);
     expect(Array.from(gt.annotations.area)).toEqual([12, 25]);
