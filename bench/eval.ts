@@ -1,27 +1,31 @@
 /**
- * COCO bbox evaluation at val2017 scale: 5,000 images, about 39,000 ground-truth boxes, 100 detections per image
- * (500,000), generated deterministically. Prints time, peak memory and the 12 stats beside pycocotools' figure.
+ * COCO bbox evaluation benchmark: psdet beside pycocotools 2.0.11 and faster-coco-eval 1.7.1, measured in the same
+ * run on the same generated case. The default case is val2017-sized: 5,000 images, about 39,000 GT boxes,
+ * 100 detections per image (500,000), generated deterministically.
  *
- *   npm run bench:eval                       # generate .bench/eval/{gt,dt}.json, evaluate in a fresh process
- *   npx tsx bench/eval.ts --images 500       # a smaller case
+ *   npm run bench:eval                                   # 5,000 images, all three evaluators
+ *   npm run bench:eval -- --large                        # 100,000 images, 50 detections each (5 million)
+ *   npm run bench:eval -- --large --no-peers             # the same, psdet only (pycocotools takes over 10 minutes)
+ *   npm run bench:eval -- --images 100000 --dets 100 --no-peers   # a results file over 512 MiB (10 million)
  *
- * The evaluation runs in a child process that only reads the two files and evaluates, so its peak RSS is the
- * evaluator's own (plus Node's baseline), as pycocotools' figure is for loadRes + evaluate + accumulate + summarize.
- * pycocotools is not installable on this machine (not packaged in Debian, PyPI unreachable): its figure is the one
- * recorded in issue 2 for such a case on this machine, labelled as recorded.
+ * The peers are built from ../shared/peers into .peers/ (tools/build-peers.sh, about a minute, Debian packages)
+ * when missing, and run with /usr/bin/python3 (tools/pycocotools_bench.py). Each evaluator runs in a fresh process
+ * that only reads the two files and evaluates, so its peak RSS is its own. Times: reading the GT, reading the
+ * results (loadRes), evaluate + accumulate + summarize, and their total; wall and CPU time (the machine may be
+ * shared: wall time then includes waiting for a core). The 12 stats of all three must agree.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cocoEvaluate } from '../src/eval/cocoeval.js';
 import { readDetections, readGroundTruth } from '../src/eval/coco-json.js';
-import { summaryLines } from '../src/eval/report.js';
 import { Rng } from '../src/util/rng.js';
 
-/** pycocotools on such a case on this machine, as recorded in issue 2 (not measured here). */
-const PYCOCOTOOLS_RECORDED = { seconds: 50, peakRssMB: 2.4 * 1024 };
+const ROOT = resolve(fileURLToPath(import.meta.url), '..', '..');
+const PEERS = ['pycocotools', 'faster-coco-eval'] as const;
+type Peer = (typeof PEERS)[number];
 
 /** COCO 2017's 80 category ids (sparse in 1..90). */
 const COCO_CATEGORY_IDS = [
@@ -35,19 +39,33 @@ interface Options {
   detsPerImage: number;
   seed: number;
   out: string;
+  peers: boolean;
+  peersDir: string;
 }
 
 function parseOptions(argv: string[]): Options {
-  const opts: Options = { images: 5000, detsPerImage: 100, seed: 2017, out: '.bench/eval' };
-  for (let i = 0; i < argv.length; i += 2) {
-    const value = argv[i + 1];
-    if (value === undefined) throw new Error(`missing value for ${argv[i]}`);
-    if (argv[i] === '--images') opts.images = Number(value);
-    else if (argv[i] === '--dets') opts.detsPerImage = Number(value);
-    else if (argv[i] === '--seed') opts.seed = Number(value);
-    else if (argv[i] === '--out') opts.out = value;
-    else throw new Error(`unknown option ${argv[i]}`);
+  const opts: Options = { images: 5000, detsPerImage: 100, seed: 2017, out: '', peers: true, peersDir: join(ROOT, '.peers') };
+  for (let i = 0; i < argv.length; i++) {
+    const flag = argv[i]!;
+    if (flag === '--large') {
+      opts.images = 100_000;
+      opts.detsPerImage = 50;
+      continue;
+    }
+    if (flag === '--no-peers') {
+      opts.peers = false;
+      continue;
+    }
+    const value = argv[++i];
+    if (value === undefined) throw new Error(`missing value for ${flag}`);
+    if (flag === '--images') opts.images = Number(value);
+    else if (flag === '--dets') opts.detsPerImage = Number(value);
+    else if (flag === '--seed') opts.seed = Number(value);
+    else if (flag === '--out') opts.out = value;
+    else if (flag === '--peers-dir') opts.peersDir = resolve(value);
+    else throw new Error(`unknown option ${flag}`);
   }
+  if (opts.out === '') opts.out = join(ROOT, '.bench', opts.images === 5000 && opts.detsPerImage === 100 ? 'eval' : `eval-${opts.images}x${opts.detsPerImage}`);
   return opts;
 }
 
@@ -56,17 +74,47 @@ type Box = [number, number, number, number];
 /** Rounds to 2 decimals as detectors' JSON usually carries them. */
 const r2 = (x: number): number => Math.round(x * 100) / 100;
 
+/** Appends text to a file through a buffer of about 1 MB (the results file may exceed Node's string limit). */
+class TextWriter {
+  private readonly fd: number;
+  private parts: string[] = [];
+  private size = 0;
+  bytes = 0;
+  constructor(path: string) {
+    this.fd = openSync(path, 'w');
+  }
+  write(text: string): void {
+    this.parts.push(text);
+    this.size += text.length;
+    if (this.size > 1 << 20) this.flush();
+  }
+  private flush(): void {
+    const chunk = this.parts.join('');
+    this.bytes += writeSync(this.fd, chunk);
+    this.parts = [];
+    this.size = 0;
+  }
+  close(): void {
+    this.flush();
+    closeSync(this.fd);
+  }
+}
+
 /**
- * A val2017-like case: 640x480-ish images, 1..15 objects each (mean about 7.8), log-uniform sizes so small,
- * medium and large all occur, 1% crowd regions; per image 100 detections: 3 jittered copies of each object
- * (scores falling with the jitter, some with the wrong class) and random boxes with low scores for the rest.
- * Scores have 3 decimals, so ties occur as in real results files.
+ * A val2017-like case written to `gtPath` and `dtPath`: 640x480-ish images, 1..15 objects each (mean about 7.8),
+ * log-uniform sizes so small, medium and large all occur, 1% crowd regions; per image `detsPerImage` detections:
+ * 3 jittered copies of each object (scores falling with the jitter, some with the wrong class) and random boxes
+ * with low scores for the rest. Scores have 3 decimals, so ties occur as in real results files.
  */
-function generate(opts: Options): { gtJson: string; dtJson: string; numGt: number; numDt: number } {
+function generate(opts: Options, gtPath: string, dtPath: string): { numGt: number; numDt: number } {
   const rng = new Rng(opts.seed);
   const images: string[] = [];
   const anns: string[] = [];
-  const dets: string[] = [];
+  const dt = new TextWriter(dtPath);
+  let numDt = 0;
+  const det = (d: object): void => {
+    dt.write(`${numDt++ === 0 ? '[\n' : ',\n'}${JSON.stringify(d)}`);
+  };
   let annId = 1;
   for (let i = 0; i < opts.images; i++) {
     const imageId = 100000 + i * 7;
@@ -95,7 +143,7 @@ function generate(opts: Options): { gtJson: string; dtJson: string; numGt: numbe
         const wrongClass = rng.next() < 0.1;
         const category = wrongClass ? COCO_CATEGORY_IDS[rng.int(COCO_CATEGORY_IDS.length)]! : cat;
         const score = Math.round(Math.max(0.001, Math.min(0.999, 0.95 - 0.25 * c - 2 * jitter + 0.1 * rng.normal())) * 1000) / 1000;
-        dets.push(JSON.stringify({ image_id: imageId, category_id: category, bbox, score }));
+        det({ image_id: imageId, category_id: category, bbox, score });
       }
     }
     for (; made < opts.detsPerImage; made++) {
@@ -103,26 +151,52 @@ function generate(opts: Options): { gtJson: string; dtJson: string; numGt: numbe
       const h = w * Math.exp(rng.uniform(-0.7, 0.7));
       const bbox: Box = [r2(rng.uniform(0, width - w)), r2(rng.uniform(0, Math.max(1, height - h))), r2(w), r2(h)];
       const score = Math.round(Math.max(0.001, 0.3 * rng.next() ** 2) * 1000) / 1000;
-      dets.push(JSON.stringify({ image_id: imageId, category_id: COCO_CATEGORY_IDS[rng.int(COCO_CATEGORY_IDS.length)]!, bbox, score }));
+      det({ image_id: imageId, category_id: COCO_CATEGORY_IDS[rng.int(COCO_CATEGORY_IDS.length)]!, bbox, score });
     }
   }
+  dt.write(numDt === 0 ? '[]\n' : '\n]\n');
+  dt.close();
   const categories = COCO_CATEGORY_IDS.map((id) => JSON.stringify({ id, name: `class${id}`, supercategory: 'thing' }));
-  const gtJson = `{"info": {"description": "psdet bench (synthetic, val2017-sized)"}, "images": [\n${images.join(',\n')}\n], "annotations": [\n${anns.join(',\n')}\n], "categories": [\n${categories.join(',\n')}\n]}\n`;
-  const dtJson = `[\n${dets.join(',\n')}\n]\n`;
-  return { gtJson, dtJson, numGt: anns.length, numDt: dets.length };
+  const gt = new TextWriter(gtPath);
+  gt.write(`{"info": {"description": "psdet bench (synthetic, val2017-sized)"}, "images": [\n`);
+  gt.write(images.join(',\n'));
+  gt.write(`\n], "annotations": [\n`);
+  for (let a = 0; a < anns.length; a++) gt.write(a === 0 ? anns[a]! : `,\n${anns[a]!}`);
+  gt.write(`\n], "categories": [\n${categories.join(',\n')}\n]}\n`);
+  gt.close();
+  return { numGt: anns.length, numDt };
 }
 
-interface ChildReport {
+/** The case's files, generated unless the same case is already there. */
+function ensureCase(opts: Options): { gtPath: string; dtPath: string; numGt: number; numDt: number; reused: boolean; genS: number } {
+  mkdirSync(opts.out, { recursive: true });
+  const gtPath = join(opts.out, 'gt.json');
+  const dtPath = join(opts.out, 'dt.json');
+  const metaPath = join(opts.out, 'case.json');
+  const key = JSON.stringify({ images: opts.images, dets: opts.detsPerImage, seed: opts.seed, version: 2 });
+  if (existsSync(metaPath) && existsSync(gtPath) && existsSync(dtPath)) {
+    const meta = JSON.parse(readFileSync(metaPath, 'utf8')) as { key: string; numGt: number; numDt: number; dtBytes: number };
+    if (meta.key === key && statSync(dtPath).size === meta.dtBytes) return { gtPath, dtPath, numGt: meta.numGt, numDt: meta.numDt, reused: true, genS: 0 };
+  }
+  const t0 = performance.now();
+  const { numGt, numDt } = generate(opts, gtPath, dtPath);
+  writeFileSync(metaPath, JSON.stringify({ key, numGt, numDt, dtBytes: statSync(dtPath).size }));
+  return { gtPath, dtPath, numGt, numDt, reused: false, genS: (performance.now() - t0) / 1000 };
+}
+
+/** One evaluator's figures on the case. */
+interface Figures {
+  name: string;
+  version: string;
   readGtS: number;
   readDtS: number;
   evalS: number;
+  /** readGtS + readDtS + evalS. */
   totalS: number;
-  /** User + system CPU time of the child (the machine is shared: wall time includes waiting for a core). */
+  /** User + system CPU time of the same steps (the machine may be shared: wall time includes waiting). */
   cpuS: number;
   peakRssMB: number;
   stats: number[];
-  summary: string[];
-  perCategoryAP: Record<string, number>;
 }
 
 /** Child mode: read both files, evaluate, report one JSON line. */
@@ -135,25 +209,74 @@ function child(gtPath: string, dtPath: string): void {
   const t2 = performance.now();
   const result = cocoEvaluate(gt, dt);
   const t3 = performance.now();
-  const report: ChildReport = {
+  const cpu = process.cpuUsage(cpu0);
+  const report: Figures = {
+    name: 'psdet',
+    version: (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version,
     readGtS: (t1 - t0) / 1000,
     readDtS: (t2 - t1) / 1000,
     evalS: (t3 - t2) / 1000,
     totalS: (t3 - t0) / 1000,
-    cpuS: (() => {
-      const u = process.cpuUsage(cpu0);
-      return (u.user + u.system) / 1e6;
-    })(),
+    cpuS: (cpu.user + cpu.system) / 1e6,
     peakRssMB: process.resourceUsage().maxRSS / 1024,
     stats: result.stats,
-    summary: summaryLines(result.params, result.stats),
-    perCategoryAP: Object.fromEntries(result.perCategory.map((c) => [String(c.categoryId), c.ap])),
   };
   process.stdout.write(`${JSON.stringify(report)}\n`);
 }
 
+function runPsdet(gtPath: string, dtPath: string): Figures {
+  const self = fileURLToPath(import.meta.url);
+  const run = spawnSync(process.execPath, ['--import', 'tsx', self, '--child', gtPath, dtPath], { encoding: 'utf8', maxBuffer: 1 << 24 });
+  if (run.status !== 0) {
+    process.stderr.write(run.stderr);
+    throw new Error(`psdet evaluation child exited with ${run.status}`);
+  }
+  return JSON.parse(run.stdout.trim().split('\n').pop()!) as Figures;
+}
+
+/** Builds the peers into `dir` when they are not there yet. */
+function ensurePeers(dir: string): void {
+  if (existsSync(join(dir, 'pycocotools', 'cocoeval.py')) && existsSync(join(dir, 'faster_coco_eval', '__init__.py'))) return;
+  console.log(`building pycocotools and faster-coco-eval into ${dir} (tools/build-peers.sh, about a minute)...`);
+  const build = spawnSync('bash', [join(ROOT, 'tools', 'build-peers.sh'), dir], { stdio: 'inherit' });
+  if (build.status !== 0) throw new Error(`building the peers failed (exit ${build.status}); run with --no-peers to measure psdet alone`);
+}
+
+function runPeer(peer: Peer, dir: string, gtPath: string, dtPath: string): Figures {
+  const run = spawnSync('/usr/bin/python3', [join(ROOT, 'tools', 'pycocotools_bench.py'), gtPath, dtPath, peer], {
+    encoding: 'utf8',
+    maxBuffer: 1 << 24,
+    env: { ...process.env, PYTHONPATH: dir },
+  });
+  const last = run.stdout.trim().split('\n').pop() ?? '';
+  if (run.status !== 0) {
+    process.stderr.write(run.stderr);
+    throw new Error(`${peer} exited with ${run.status}: ${last}`);
+  }
+  const r = JSON.parse(last) as { version: string; load_gt_s: number; loadres_s: number; evaluate_s: number; accumulate_s: number; summarize_s: number; cpu_s: number; peak_rss_mb: number; stats: number[] };
+  const evalS = r.evaluate_s + r.accumulate_s + r.summarize_s;
+  return {
+    name: peer,
+    version: r.version,
+    readGtS: r.load_gt_s,
+    readDtS: r.loadres_s,
+    evalS,
+    totalS: r.load_gt_s + r.loadres_s + evalS,
+    cpuS: r.cpu_s,
+    peakRssMB: r.peak_rss_mb,
+    stats: r.stats,
+  };
+}
+
 function row(cells: string[], widths: number[]): string {
   return `| ${cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(' | ')} |`;
+}
+
+const seconds = (s: number): string => `${s.toFixed(2)} s`;
+const megabytes = (mb: number): string => (mb >= 1024 ? `${(mb / 1024).toFixed(2)} GB` : `${mb.toFixed(0)} MB`);
+
+function maxDifference(a: readonly number[], b: readonly number[]): number {
+  return Math.max(...a.map((v, i) => Math.abs(v - b[i]!)));
 }
 
 function main(): void {
@@ -163,55 +286,54 @@ function main(): void {
     return;
   }
   const opts = parseOptions(argv);
-  const t0 = performance.now();
-  const { gtJson, dtJson, numGt, numDt } = generate(opts);
-  mkdirSync(opts.out, { recursive: true });
-  const gtPath = join(opts.out, 'gt.json');
-  const dtPath = join(opts.out, 'dt.json');
-  writeFileSync(gtPath, gtJson);
-  writeFileSync(dtPath, dtJson);
-  const genS = (performance.now() - t0) / 1000;
+  if (opts.peers) ensurePeers(opts.peersDir);
+  const c = ensureCase(opts);
+  const mib = (path: string): string => `${(statSync(path).size / 2 ** 20).toFixed(1)} MiB`;
   console.log(
-    `case: ${opts.images} images, ${numGt} GT boxes, ${numDt} detections (seed ${opts.seed}); ` +
-      `gt.json ${(gtJson.length / 2 ** 20).toFixed(1)} MB, dt.json ${(dtJson.length / 2 ** 20).toFixed(1)} MB, generated in ${genS.toFixed(1)} s`,
+    `case: ${opts.images} images, ${c.numGt} GT boxes, ${c.numDt} detections (seed ${opts.seed}); gt.json ${mib(c.gtPath)}, dt.json ${mib(c.dtPath)}` +
+      (c.reused ? ' (reused)' : `, generated in ${c.genS.toFixed(1)} s`),
   );
 
-  const self = fileURLToPath(import.meta.url);
-  const run = spawnSync(process.execPath, ['--import', 'tsx', self, '--child', gtPath, dtPath], { encoding: 'utf8', maxBuffer: 1 << 24 });
-  if (run.status !== 0) {
-    process.stderr.write(run.stderr);
-    throw new Error(`evaluation child exited with ${run.status}`);
-  }
-  const r = JSON.parse(run.stdout.trim().split('\n').pop()!) as ChildReport;
-  const scale = numDt / 500_000;
-  const peer = PYCOCOTOOLS_RECORDED;
-  const widths = [62, 10, 34, 7];
+  const all: Figures[] = [runPsdet(c.gtPath, c.dtPath)];
+  if (opts.peers) for (const peer of PEERS) all.push(runPeer(peer, opts.peersDir, c.gtPath, c.dtPath));
+  const [ours] = all as [Figures, ...Figures[]];
+
+  const widths = [44, ...all.map((f) => Math.max(16, `${f.name} ${f.version}`.length))];
   console.log('');
-  console.log(row(['step', 'psdet', 'pycocotools (RECORDED in issue 2)', 'ratio'], widths));
+  console.log(row(['step', ...all.map((f) => `${f.name} ${f.version}`)], widths));
   console.log(row(widths.map((w) => '-'.repeat(w)), widths));
-  console.log(row(['read + validate GT JSON', `${r.readGtS.toFixed(2)} s`, '', ''], widths));
-  console.log(row(['read + validate results JSON (loadRes)', `${r.readDtS.toFixed(2)} s`, '', ''], widths));
-  console.log(row(['evaluate + accumulate + summarize + per-category', `${r.evalS.toFixed(2)} s`, '', ''], widths));
-  const peerNote = scale === 1 ? '' : ' (full-size figure)';
-  const ratio = (ours: number): string => (scale === 1 ? `${(peer.seconds / ours).toFixed(1)}x` : '-');
-  console.log(row(['total wall time (loadRes + evaluate + accumulate + summarize)', `${r.totalS.toFixed(2)} s`, `about ${peer.seconds} s${peerNote}`, ratio(r.totalS)], widths));
-  console.log(row(['total CPU time (user + system) of the same', `${r.cpuS.toFixed(2)} s`, `about ${peer.seconds} s${peerNote}`, ratio(r.cpuS)], widths));
-  console.log(row(['peak RSS of the evaluating process', `${r.peakRssMB.toFixed(0)} MB`, `about ${(peer.peakRssMB / 1024).toFixed(1)} GB${peerNote}`, scale === 1 ? `${(peer.peakRssMB / r.peakRssMB).toFixed(1)}x` : '-'], widths));
+  console.log(row(['read + index the GT JSON', ...all.map((f) => seconds(f.readGtS))], widths));
+  console.log(row(['read + validate the results JSON (loadRes)', ...all.map((f) => seconds(f.readDtS))], widths));
+  console.log(row(['evaluate + accumulate + summarize', ...all.map((f) => seconds(f.evalS))], widths));
+  console.log(row(['total, wall time', ...all.map((f) => seconds(f.totalS))], widths));
+  console.log(row(['CPU time of the same (user + system)', ...all.map((f) => seconds(f.cpuS))], widths));
+  console.log(row(['peak RSS of the process', ...all.map((f) => megabytes(f.peakRssMB))], widths));
   console.log('');
-  console.log('pycocotools is not installed here (apt-cache search pycocotools: nothing; PyPI unreachable): its column is');
-  console.log('the figure recorded in issue 2 for a case of this size on this machine, NOT measured in this run. Where');
-  console.log('pycocotools is installed: python3 tools/pycocotools_bench.py .bench/eval/gt.json .bench/eval/dt.json');
+  for (const peer of all.slice(1)) {
+    console.log(
+      `${peer.name} / psdet: wall ${(peer.totalS / ours.totalS).toFixed(1)}x, CPU ${(peer.cpuS / ours.cpuS).toFixed(1)}x, peak RSS ${(peer.peakRssMB / ours.peakRssMB).toFixed(1)}x; ` +
+        `largest difference of the 12 stats from psdet: ${maxDifference(peer.stats, ours.stats)}`,
+    );
+  }
+  const py = all.find((f) => f.name === 'pycocotools');
+  const fce = all.find((f) => f.name === 'faster-coco-eval');
+  if (py !== undefined && fce !== undefined) {
+    const agree = maxDifference(py.stats, ours.stats) === 0;
+    console.log(`agreement: psdet ${agree ? 'equals' : 'DIFFERS FROM'} pycocotools on all 12 stats; faster-coco-eval differs from pycocotools by at most ${maxDifference(fce.stats, py.stats)}`);
+    const met = (ok: boolean): string => (ok ? 'met' : 'NOT met');
+    console.log(
+      `targets: >= 30x pycocotools: ${(py.totalS / ours.totalS).toFixed(1)}x wall (${met(py.totalS / ours.totalS >= 30)}); ` +
+        `>= 5x faster-coco-eval: ${(fce.totalS / ours.totalS).toFixed(1)}x wall (${met(fce.totalS / ours.totalS >= 5)})`,
+    );
+  }
+  if (opts.images >= 100_000) {
+    console.log(`targets (100k images): under 20 s: ${seconds(ours.totalS)} (${ours.totalS < 20 ? 'met' : 'NOT met'}); under 1 GB: ${megabytes(ours.peakRssMB)} (${ours.peakRssMB < 1024 ? 'met' : 'NOT met'})`);
+  }
   console.log(
     `machine: ${cpus().length} cores, load average ${loadavg().map((l) => l.toFixed(1)).join(' / ')} (1/5/15 min): ` +
       'on a shared machine wall time includes waiting for a core; CPU time is the work itself.',
   );
-  console.log(
-    `targets: under 5 s: wall ${r.totalS.toFixed(2)} s (${r.totalS < 5 ? 'met' : 'NOT met'}), CPU ${r.cpuS.toFixed(2)} s (${r.cpuS < 5 ? 'met' : 'NOT met'}); ` +
-      `under 1 GB peak RSS: ${r.peakRssMB.toFixed(0)} MB (${r.peakRssMB < 1024 ? 'met' : 'NOT met'})`,
-  );
-  console.log('');
-  console.log(r.summary.join('\n'));
-  console.log(`stats: ${JSON.stringify(r.stats)}`);
+  console.log(`stats (psdet): ${JSON.stringify(ours.stats)}`);
 }
 
 main();

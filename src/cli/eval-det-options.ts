@@ -2,6 +2,7 @@
  * Parsing of eval-det's flag values into evaluator parameters. Pure: strings in, values out; a bad value is an
  * InputError naming the flag.
  */
+import { idFromText, type LoadedGroundTruth } from '../eval/coco-json.js';
 import { linspace, type EvalParams, type GroundTruthSet } from '../eval/cocoeval.js';
 import { InputError } from '../util/errors.js';
 
@@ -20,6 +21,8 @@ export interface EvalDetFlags {
   analyzeOut?: string;
   /** With `analyze`: a figure per category and per super-category too. */
   perCategory?: boolean;
+  /** Refuse what pycocotools ignores (undeclared categories in the results, GT annotations on undeclared ids). */
+  strict?: boolean;
 }
 
 function flagError(flag: string, message: string): InputError {
@@ -68,20 +71,30 @@ export function parseUseCats(text: string): boolean {
   throw flagError('--use-cats', `expected 0 or 1, got "${text}"`);
 }
 
+/**
+ * `"1,2"` -> the evaluator's ids of those GT ids, each one declared: numbers, or for a GT with string ids the
+ * strings' ranks (see `IdSpace`). Order and repeats are kept.
+ */
+function parseIdList(text: string, flag: string, what: string, known: readonly number[], space: LoadedGroundTruth['imageIdSpace'] | undefined, gtFile: string): number[] {
+  const declared = new Set(known);
+  if (space?.kind !== 'string') {
+    const ids = parseNumberList(text, flag);
+    for (const id of ids) if (!declared.has(id)) throw flagError(flag, `unknown ${what} id ${id} (not in ${gtFile})`);
+    return ids;
+  }
+  return text.split(',').map((s) => {
+    const id = idFromText(s.trim(), space);
+    if (id === undefined) throw flagError(flag, `unknown ${what} id "${s.trim()}" (not in ${gtFile})`);
+    return id;
+  });
+}
+
 /** Evaluator parameter overrides from the flags, checked against the ground truth. */
-export function paramsFromFlags(flags: EvalDetFlags, gt: GroundTruthSet): Partial<EvalParams> {
+export function paramsFromFlags(flags: EvalDetFlags, gt: GroundTruthSet & Partial<Pick<LoadedGroundTruth, 'imageIdSpace' | 'categoryIdSpace'>>): Partial<EvalParams> {
   const out: Partial<EvalParams> = {};
   if (flags.useCats !== undefined) out.useCats = parseUseCats(flags.useCats);
-  if (flags.imgIds !== undefined) {
-    const known = new Set(gt.imageIds);
-    out.imgIds = parseNumberList(flags.imgIds, '--img-ids');
-    for (const id of out.imgIds) if (!known.has(id)) throw flagError('--img-ids', `unknown image id ${id} (not in ${flags.gt})`);
-  }
-  if (flags.catIds !== undefined) {
-    const known = new Set(gt.categoryIds);
-    out.catIds = parseNumberList(flags.catIds, '--cat-ids');
-    for (const id of out.catIds) if (!known.has(id)) throw flagError('--cat-ids', `unknown category id ${id} (not in ${flags.gt})`);
-  }
+  if (flags.imgIds !== undefined) out.imgIds = parseIdList(flags.imgIds, '--img-ids', 'image', gt.imageIds, gt.imageIdSpace, flags.gt);
+  if (flags.catIds !== undefined) out.catIds = parseIdList(flags.catIds, '--cat-ids', 'category', gt.categoryIds, gt.categoryIdSpace, flags.gt);
   if (flags.maxDets !== undefined) {
     out.maxDets = parseNumberList(flags.maxDets, '--max-dets');
     for (const m of out.maxDets) if (!Number.isInteger(m) || m < 1) throw flagError('--max-dets', `values must be positive integers, got ${m}`);

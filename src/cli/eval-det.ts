@@ -3,18 +3,20 @@
  * eval-det: COCO bbox evaluation of a results JSON against a ground truth, with pycocotools' numbers.
  *
  *   eval-det --gt instances_val2017.json --dt results.json [--use-cats 0] [--img-ids 1,2] [--cat-ids 1,3]
- *            [--max-dets 1,10,100] [--iou-thrs .5:.05:.95] [--json out.json] [--analyze [--analyze-out DIR] [--per-category]]
+ *            [--max-dets 1,10,100] [--iou-thrs .5:.05:.95] [--json out.json] [--strict] [--analyze [--analyze-out DIR] [--per-category]]
  *
- * Prints the 12 summary lines and a per-category table. Bad input: one line on stderr, exit code 2.
+ * Prints the 12 summary lines and a per-category table. Bad input: one line on stderr, exit code 2. What
+ * pycocotools ignores (detections of undeclared categories, ...) is ignored too, with one warning line each.
  */
 import { writeFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { cocoEvaluate } from '../eval/cocoeval.js';
-import { readDetections, readGroundTruth } from '../eval/coco-json.js';
+import { idLabel, readDetections, readGroundTruth } from '../eval/coco-json.js';
 import { evalReport, formatReportJson, perCategoryTable, summaryLines } from '../eval/report.js';
 import { InputError } from '../util/errors.js';
 import { exitOnError } from './exit.js';
 import { analysisFromFlags, paramsFromFlags, type EvalDetFlags } from './eval-det-options.js';
+import { categoryListWarning, ignoredWarnings } from './eval-det-warnings.js';
 
 function run(argv: string[]): Promise<void> | undefined {
   const program = new Command('eval-det')
@@ -27,6 +29,7 @@ function run(argv: string[]): Promise<void> | undefined {
     .option('--max-dets <n,n,n>', 'detections kept per image, ascending (default 1,10,100)')
     .option('--iou-thrs <list|start:step:stop>', 'IoU thresholds (default .5:.05:.95)')
     .option('--json <file>', 'write stats, per-category AP/AR and parameters as JSON')
+    .option('--strict', 'refuse what pycocotools ignores: detections of undeclared categories, GT annotations on undeclared images or categories')
     .option('--analyze', 'error analysis: AP with localisation, class-confusion and background errors forgiven (table, JSON, PR plots)')
     .option('--analyze-out <dir>', 'where --analyze writes analysis.json and its plots (default ./analyze)')
     .option('--per-category', 'with --analyze: a plot per category and per super-category besides the overall one')
@@ -36,12 +39,14 @@ function run(argv: string[]): Promise<void> | undefined {
   const flags = program.opts<EvalDetFlags>();
 
   const started = performance.now();
-  const gt = readGroundTruth(flags.gt);
-  const dt = readDetections(flags.dt, gt);
+  const strict = flags.strict === true;
+  const gt = readGroundTruth(flags.gt, { strict });
+  const dt = readDetections(flags.dt, gt, { strict });
   const overrides = paramsFromFlags(flags, gt);
   const analysis = analysisFromFlags(flags, overrides);
   const result = cocoEvaluate(gt, dt, overrides);
   const seconds = (performance.now() - started) / 1000;
+  for (const line of [...ignoredWarnings(flags.gt, gt, flags.dt, dt), ...categoryListWarning(result.params, gt.categoryIdSpace)]) console.error(`eval-det: ${line}`);
 
   const p = result.params;
   console.log(
@@ -51,9 +56,10 @@ function run(argv: string[]): Promise<void> | undefined {
   console.log(summaryLines(p, result.stats).join('\n'));
   console.log('');
   console.log(`Per category (maxDets=${p.maxDets[p.maxDets.length - 1]}, area=all; AP averaged over IoU thresholds; - : no ground truth):`);
-  console.log(perCategoryTable(result.perCategory, gt.categoryNames));
+  console.log(perCategoryTable(result.perCategory, gt.categoryNames, (id) => idLabel(id, gt.categoryIdSpace)));
   if (flags.json !== undefined) {
-    const report = evalReport(result, gt.categoryNames, overrides.imgIds !== undefined);
+    const written = (space: typeof gt.imageIdSpace) => (id: number) => (space.kind === 'string' ? idLabel(id, space) : id);
+    const report = evalReport(result, gt.categoryNames, overrides.imgIds !== undefined, { image: written(gt.imageIdSpace), category: written(gt.categoryIdSpace) });
     try {
       writeFileSync(flags.json, formatReportJson(report));
     } catch (err) {

@@ -61,7 +61,11 @@ export interface DetectionSet {
 export interface EvalParams {
   /** Images to evaluate (sorted, unique after {@link resolveParams}). */
   imgIds: number[];
-  /** Categories to evaluate (sorted, unique). */
+  /**
+   * Categories to evaluate: sorted and unique with `useCats`; without it kept as given, duplicates and order
+   * included (pycocotools concatenates each image's boxes category by category in this list's order, so a
+   * category listed twice counts twice and the order decides ties).
+   */
   catIds: number[];
   /** IoU thresholds `[T]`; default .50:.05:.95. */
   iouThrs: number[];
@@ -98,11 +102,14 @@ export function defaultRecThrs(): number[] {
   return linspace(0.0, 1.0, Math.round((1.0 - 0.0) / 0.01) + 1);
 }
 
-/** Default parameters for a ground truth: every image and category, as pycocotools' `COCOeval.__init__`. */
+/**
+ * Default parameters for a ground truth: every image and category, as pycocotools' `COCOeval.__init__`
+ * (`sorted(getCatIds())`: a category the GT lists twice is there twice, which matters only without useCats).
+ */
 export function defaultParams(gt: GroundTruthSet): EvalParams {
   return {
     imgIds: uniqueSorted(gt.imageIds),
-    catIds: uniqueSorted(gt.categoryIds),
+    catIds: [...gt.categoryIds].sort((a, b) => a - b),
     iouThrs: defaultIouThrs(),
     recThrs: defaultRecThrs(),
     maxDets: [1, 10, 100],
@@ -118,8 +125,8 @@ export function defaultParams(gt: GroundTruthSet): EvalParams {
 }
 
 /**
- * Defaults overridden by `overrides`, normalised as pycocotools' `evaluate()` does: image and category ids sorted
- * and unique, maxDets sorted ascending (and unique).
+ * Defaults overridden by `overrides`, normalised as pycocotools' `evaluate()` does: image ids sorted and unique,
+ * category ids too with useCats (without it they stay as given), maxDets sorted ascending (and unique).
  */
 export function resolveParams(gt: GroundTruthSet, overrides: Partial<EvalParams> = {}): EvalParams {
   const p = { ...defaultParams(gt), ...definedOnly(overrides) };
@@ -134,7 +141,7 @@ export function resolveParams(gt: GroundTruthSet, overrides: Partial<EvalParams>
   return {
     ...p,
     imgIds: uniqueSorted(p.imgIds),
-    catIds: uniqueSorted(p.catIds),
+    catIds: p.useCats ? uniqueSorted(p.catIds) : [...p.catIds],
     maxDets: uniqueSorted(p.maxDets),
     iouThrs: [...p.iouThrs],
     recThrs: [...p.recThrs],
@@ -179,8 +186,35 @@ export interface ImageEvaluation {
 const MATCHED = 1;
 const IGNORED = 2;
 
+/** Indices grouped by key: group `key` is `order[start[key] .. start[key + 1])`. */
+interface Groups {
+  order: Int32Array;
+  start: Int32Array;
+}
+
+/**
+ * Per image `i`, the groups `(i, slots[0]), (i, slots[1]), ...` of `g` (keys `i * numCats + slot`) one after the
+ * other: one group per image. A slot listed twice repeats its group.
+ */
+function concatenateCategories(g: Groups, numImages: number, numCats: number, slots: Int32Array): Groups {
+  const start = new Int32Array(numImages + 1);
+  for (let i = 0; i < numImages; i++) {
+    let n = 0;
+    for (const s of slots) n += g.start[i * numCats + s + 1]! - g.start[i * numCats + s]!;
+    start[i + 1] = start[i]! + n;
+  }
+  const order = new Int32Array(start[numImages]!);
+  let q = 0;
+  for (let i = 0; i < numImages; i++) {
+    for (const s of slots) {
+      for (let j = g.start[i * numCats + s]!; j < g.start[i * numCats + s + 1]!; j++) order[q++] = g.order[j]!;
+    }
+  }
+  return { order, start };
+}
+
 /** Groups the indices `0..n-1` by integer key in `[0, numKeys)` (stable). Key -1 drops an index. */
-function groupByKey(keys: Int32Array, numKeys: number): { order: Int32Array; start: Int32Array } {
+function groupByKey(keys: Int32Array, numKeys: number): Groups {
   const start = new Int32Array(numKeys + 1);
   let kept = 0;
   for (let j = 0; j < keys.length; j++) {
@@ -206,7 +240,7 @@ function indexOf(ids: readonly number[]): Map<number, number> {
   return map;
 }
 
-/** Key `imageIndex * numCatIds + catIndex`, or -1 when the image or category is not evaluated. */
+/** Key `imageIndex * numCatIds + catIndex` (catIndex: among the distinct catIds), or -1 when not evaluated. */
 function cellKeys(imageId: Float64Array, categoryId: Float64Array, imgIndex: Map<number, number>, catIndex: Map<number, number>): Int32Array {
   const n = imageId.length;
   const keys = new Int32Array(n);
@@ -287,21 +321,24 @@ export function evaluateImages(gt: GroundTruthSet, dt: DetectionSet, params: Eva
   checkDetections(dt);
   const p = params;
   const I = p.imgIds.length;
-  const numCatIds = p.catIds.length;
-  const K = p.useCats ? numCatIds : 1;
+  const K = p.useCats ? p.catIds.length : 1;
   const T = p.iouThrs.length;
   const A = p.areaRng.length;
   const maxDet = p.maxDets[p.maxDets.length - 1]!;
   const imgIndex = indexOf(p.imgIds);
-  const catIndex = indexOf(p.catIds);
+  const distinctCats = [...new Set(p.catIds)];
+  const catIndex = indexOf(distinctCats);
+  const numCatIds = distinctCats.length;
   const ga = gt.annotations;
 
-  const gtGroups = groupByKey(cellKeys(ga.imageId, ga.categoryId, imgIndex, catIndex), I * numCatIds);
-  const dtGroups = groupByKey(cellKeys(dt.imageId, dt.categoryId, imgIndex, catIndex), I * numCatIds);
+  // Groups by (image, category) key; without useCats, one group per image: its categories' groups concatenated in
+  // catIds order (repeats included), as pycocotools builds each image's lists.
+  const perImage = (g: Groups): Groups => (p.useCats ? g : concatenateCategories(g, I, numCatIds, Int32Array.from(p.catIds, (id) => catIndex.get(id)!)));
+  const gtGroups = perImage(groupByKey(cellKeys(ga.imageId, ga.categoryId, imgIndex, catIndex), I * numCatIds));
+  const dtGroups = perImage(groupByKey(cellKeys(dt.imageId, dt.categoryId, imgIndex, catIndex), I * numCatIds));
 
   const numCells = K * I;
-  // A cell spans one (image, category) key, or all categories of an image without useCats.
-  const keySpan = p.useCats ? 1 : numCatIds;
+  const keySpan = 1;
   const AT = A * T;
   // Each cell keeps min(its detections, maxDet); positions are laid out cell after cell (c = k * I + i), so the
   // detections of one category are contiguous and in image order, as accumulate() concatenates them.
@@ -330,7 +367,7 @@ export function evaluateImages(gt: GroundTruthSet, dt: DetectionSet, params: Eva
   // Cells are visited image by image (grouping-key order), which reads the detections nearly sequentially.
   for (let i = 0; i < I; i++) {
     for (let k = 0; k < K; k++) {
-      evaluateCell(k * I + i, (p.useCats ? i * numCatIds + k : i * numCatIds));
+      evaluateCell(k * I + i, p.useCats ? i * numCatIds + k : i);
     }
   }
   return { params: p, numCats: K, numImages: I, dtOffset, dtScore, dtFlags, gtNonIgnored };
@@ -466,9 +503,9 @@ function checkDetections(dt: DetectionSet): void {
   }
 }
 
-/** First grouping key of cell `c = k * I + i`: key `i * numCatIds + k`, or `c * numCatIds` without useCats. */
+/** Group of cell `c = k * I + i`: key `i * numCatIds + k`, or the image's group `c` without useCats. */
 function cellKey(c: number, I: number, numCatIds: number, useCats: boolean): number {
-  if (!useCats) return c * numCatIds;
+  if (!useCats) return c;
   const k = Math.floor(c / I);
   return (c - k * I) * numCatIds + k;
 }

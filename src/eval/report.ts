@@ -60,13 +60,14 @@ function categoryLabel(id: number, names: ReadonlyMap<number, string> | undefine
 
 /**
  * A per-category table: id, name, AP, AP50, AP75, APs, APm, APl, AR (largest maxDets, area all), one row per
- * category. `-` marks -1 (no ground truth in that setting).
+ * category. `-` marks -1 (no ground truth in that setting). `idText` writes an id as the GT writes it (string ids
+ * are ranks inside the evaluator).
  */
-export function perCategoryTable(rows: readonly CategoryResult[], names?: ReadonlyMap<number, string>): string {
+export function perCategoryTable(rows: readonly CategoryResult[], names?: ReadonlyMap<number, string>, idText: (id: number) => string = String): string {
   const header = ['id', 'category', 'AP', 'AP50', 'AP75', 'APs', 'APm', 'APl', 'AR'];
   const cell = (v: number): string => (v === -1 ? '-' : formatFixed(v, 3));
   const body = rows.map((r) => [
-    String(r.categoryId),
+    r.categoryId === -1 ? '-1' : idText(r.categoryId),
     categoryLabel(r.categoryId, names),
     cell(r.ap),
     cell(r.ap50),
@@ -83,25 +84,34 @@ export function perCategoryTable(rows: readonly CategoryResult[], names?: Readon
 
 /** Everything of an evaluation as a JSON-ready object (the precision/recall arrays are left out: see `accumulation`). */
 export interface EvalReport {
-  params: Omit<EvalParams, 'imgIds'> & { numImages: number; imgIds?: number[] };
+  /** Ids as the GT writes them (numbers, or strings for a GT with string ids). */
+  params: Omit<EvalParams, 'imgIds' | 'catIds'> & { numImages: number; imgIds?: (number | string)[]; catIds: (number | string)[] };
   stats: Record<string, number>;
   statsArray: number[];
   summary: string[];
-  perCategory: (CategoryResult & { name: string })[];
+  perCategory: (Omit<CategoryResult, 'categoryId'> & { categoryId: number | string; name: string })[];
+}
+
+/** How the GT writes the evaluator's ids (string ids are ranks inside the evaluator); identity by default. */
+export interface IdWriters {
+  image?: (id: number) => number | string;
+  category?: (id: number) => number | string;
 }
 
 /**
  * The JSON report. `imgIds` is listed only when `listImages` (an explicit subset), otherwise only counted.
  */
-export function evalReport(result: CocoEvalResult, names?: ReadonlyMap<number, string>, listImages = false): EvalReport {
-  const { imgIds, ...rest } = result.params;
+export function evalReport(result: CocoEvalResult, names?: ReadonlyMap<number, string>, listImages = false, ids: IdWriters = {}): EvalReport {
+  const { imgIds, catIds, ...rest } = result.params;
   const keys = statNames(result.params);
+  const image = ids.image ?? ((id: number) => id);
+  const category = ids.category ?? ((id: number) => id);
   return {
-    params: { ...rest, numImages: imgIds.length, ...(listImages ? { imgIds } : {}) },
+    params: { ...rest, catIds: catIds.map(category), numImages: imgIds.length, ...(listImages ? { imgIds: imgIds.map(image) } : {}) },
     stats: Object.fromEntries(keys.map((k, i) => [k, result.stats[i]!])),
     statsArray: [...result.stats],
     summary: summaryLines(result.params, result.stats),
-    perCategory: result.perCategory.map((r) => ({ ...r, name: categoryLabel(r.categoryId, names) })),
+    perCategory: result.perCategory.map((r) => ({ ...r, categoryId: r.categoryId === -1 ? -1 : category(r.categoryId), name: categoryLabel(r.categoryId, names) })),
   };
 }
 

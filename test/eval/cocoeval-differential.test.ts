@@ -64,6 +64,8 @@ const VARIANTS: [string, Partial<EvalParams>][] = [
   ['IoU thresholds 0.1, 0.5, 0.72', { iouThrs: [0.1, 0.5, 0.72] }],
   ['image subset', { imgIds: [8, 12, 3] }],
   ['category subset without useCats', { catIds: [1, 9], useCats: false }],
+  // pycocotools keeps catIds as given without useCats: repeats count twice, the order decides ties.
+  ['unsorted categories with a repeat, without useCats', { catIds: [9, 1, 4, 9], useCats: false }],
   ['custom area ranges', { areaRng: [[0, 1e10], [0, 500], [500, 3000], [2500, 1e10]], areaRngLbl: ['all', 'small', 'medium', 'large'] }],
   ['coarse recall thresholds', { recThrs: [0, 0.25, 0.5, 0.75, 1] }],
 ];

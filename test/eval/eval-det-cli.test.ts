@@ -66,11 +66,45 @@ describe('eval-det', () => {
   });
 
   it('exits 2 with one line naming file, index and field on bad results', () => {
-    expectUserError(evalDet(['--gt', gt, '--dt', file('bad.json', '[{"image_id": 1,')]), /^eval-det: \/.*\/bad\.json: malformed JSON: .*position 16/);
+    expectUserError(evalDet(['--gt', gt, '--dt', file('bad.json', '[{"image_id": 1,')]), /^eval-det: \/.*\/bad\.json: index 0: malformed JSON: .* at byte 16$/);
     const unknown = file('unknown.json', [{ image_id: 1, category_id: 1, bbox: [0, 0, 1, 1], score: 0.5 }, { image_id: 7, category_id: 1, bbox: [0, 0, 1, 1], score: 0.5 }]);
     expectUserError(evalDet(['--gt', gt, '--dt', unknown]), `eval-det: ${unknown}: index 1: field "image_id": unknown image id 7 (not in the ground truth)`);
     const negative = file('negative.json', [{ image_id: 1, category_id: 1, bbox: [0, 0, -1, 1], score: 0.5 }]);
     expectUserError(evalDet(['--gt', gt, '--dt', negative]), `eval-det: ${negative}: index 0: field "bbox": width and height must be >= 0, got [0, 0, -1, 1]`);
+  });
+
+  it('ignores detections of undeclared categories with one warning line, as pycocotools; --strict refuses them', () => {
+    const extra = file('extra.json', [
+      { image_id: 1, category_id: 1, bbox: [0, 0, 1, 1], score: 0.5 },
+      { image_id: 1, category_id: 90, bbox: [0, 0, 1, 1], score: 0.5 },
+      { image_id: 2, category_id: 91, bbox: [0, 0, 1, 1], score: 0.5 },
+    ]);
+    const r = evalDet(['--gt', gt, '--dt', extra]);
+    expect(r.status).toBe(0);
+    expect(r.stderr).toBe(`eval-det: warning: ${extra}: ignored 2 detections of categories ${gt} does not declare (first: index 1, category_id 90), as pycocotools does (--strict refuses them)\n`);
+    expect(r.stdout).toContain('Evaluated 1 detections');
+    expectUserError(evalDet(['--gt', gt, '--dt', extra, '--strict']), `eval-det: ${extra}: index 1: field "category_id": unknown category id 90 (not in the ground truth)`);
+  });
+
+  it('evaluates string ids (as pycocotools does) and writes them back as strings', () => {
+    const sgt = file('sgt.json', {
+      images: [{ id: 'img-b' }, { id: 'img-a' }],
+      categories: [{ id: 'car' }],
+      annotations: [
+        { id: 1, image_id: 'img-a', category_id: 'car', bbox: [0, 0, 10, 10], area: 100 },
+        { id: 2, image_id: 'img-b', category_id: 'car', bbox: [0, 0, 10, 10], area: 100 },
+      ],
+    });
+    const sdt = file('sdt.json', [{ image_id: 'img-a', category_id: 'car', bbox: [0, 0, 10, 10], score: 0.9 }]);
+    const out = join(dir, 'strings.json');
+    const r = evalDet(['--gt', sgt, '--dt', sdt, '--img-ids', 'img-a', '--cat-ids', 'car', '--json', out]);
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toContain(' Average Precision  (AP) @[ IoU=0.50:0.95 | area=   all | maxDets=100 ] = 1.000');
+    expect(r.stdout.split('\n').some((l) => /^ *car +car +1\.000 /.test(l))).toBe(true);
+    const report = JSON.parse(readFileSync(out, 'utf8')) as { params: { imgIds: string[]; catIds: string[] }; perCategory: { categoryId: string }[] };
+    expect(report.params.imgIds).toEqual(['img-a']);
+    expect(report.params.catIds).toEqual(['car']);
+    expect(report.perCategory[0]!.categoryId).toBe('car');
   });
 
   it('exits 2 with one line on bad flags', () => {
