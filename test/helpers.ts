@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -34,6 +34,24 @@ export function cocoMiniSkip(): string {
 
 /** pycocotools' reference results (../shared/fixtures/cocoeval). */
 export const COCOEVAL_FIXTURES = join(SHARED, 'fixtures', 'cocoeval');
+
+/** One pycocotools 2.0.11 reference case of ../shared/fixtures/cocoeval/cases.json; `gt` / `dt` are relative to it. */
+export interface CocoevalCase {
+  name: string;
+  gt: string;
+  dt: string;
+  params: { useCats: number };
+  stats: number[];
+  perCategoryAP: Record<string, number>;
+}
+
+/** The pycocotools reference cases with their files' absolute paths; [] when absent (see cocoevalFixturesSkip). */
+export function cocoevalCases(): (CocoevalCase & { gtPath: string; dtPath: string })[] {
+  const path = join(COCOEVAL_FIXTURES, 'cases.json');
+  if (!existsSync(path)) return [];
+  const { cases } = JSON.parse(readFileSync(path, 'utf8')) as { cases: CocoevalCase[] };
+  return cases.map((c) => ({ ...c, gtPath: join(COCOEVAL_FIXTURES, c.gt), dtPath: join(COCOEVAL_FIXTURES, c.dt) }));
+}
 
 /** '' when the pycocotools fixtures are here, else why their tests skip; throws when PSDET_REQUIRE_COCOEVAL_FIXTURES=1. */
 export function cocoevalFixturesSkip(): string {

@@ -2,14 +2,13 @@
 // the MATLAB recipe (test/eval/reference-analyze.ts) on random and real COCO cases, and against pycocotools' AP50 and
 // AP75 recorded in the fixtures.
 import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ANALYSIS_STEPS, analyzeErrors, type ErrorAnalysis } from '../../src/eval/analyze.js';
 import { cocoEvaluate, defaultRecThrs, resolveParams } from '../../src/eval/cocoeval.js';
 import { groundTruthFromJson, readDetections, readGroundTruth, type LoadedGroundTruth } from '../../src/eval/coco-json.js';
 import { toDetectionSet } from '../../src/eval/results.js';
 import { Rng } from '../../src/util/rng.js';
-import { SHARED } from '../helpers.js';
+import { cocoevalCases, cocoevalFixturesSkip } from '../helpers.js';
 import { referenceAnalysis, type RefDt, type RefGt } from './reference-analyze.js';
 
 interface GtJson {
@@ -222,26 +221,17 @@ describe('error analysis against an independent implementation', () => {
   });
 });
 
-interface FixtureCase {
-  name: string;
-  gt: string;
-  dt: string;
-  params: { useCats: number };
-  stats: number[];
-}
-const CASES_PATH = join(SHARED, 'fixtures', 'cocoeval', 'cases.json');
-const cases: FixtureCase[] = existsSync(CASES_PATH) ? (JSON.parse(readFileSync(CASES_PATH, 'utf8')) as { cases: FixtureCase[] }).cases : [];
-const realCases = cases.filter((c) => c.params.useCats === 1 && existsSync(join(dirname(CASES_PATH), c.gt)));
-const SKIP = realCases.length === 0 ? `(skipped: cocoeval fixtures or coco-mini not found at ${CASES_PATH})` : '';
+// Real cases need their COCO files; the useCats=0 ones have no per-category steps.
+const realCases = cocoevalCases().filter((c) => c.params.useCats === 1 && existsSync(c.gtPath));
+const SKIP = cocoevalFixturesSkip() || (realCases.length === 0 ? '(skipped: no useCats=1 case with its files in the cocoeval fixtures)' : '');
 
 describe.skipIf(SKIP !== '')(`error analysis on real COCO ground truth ${SKIP}`, () => {
   for (const c of realCases) {
     // The reference is slow (plain loops over every detection per image and category): run it on the harder cases.
     const withReference = /heavy|fakebbox|img139/.test(c.name);
     it(`${c.name}: C75 and C50 overall are pycocotools' AP75 and AP50${withReference ? '; every step matches the reference' : ''}`, () => {
-      const gtPath = join(dirname(CASES_PATH), c.gt);
-      const gt = readGroundTruth(gtPath);
-      const dt = readDetections(join(dirname(CASES_PATH), c.dt), gt);
+      const gt = readGroundTruth(c.gtPath);
+      const dt = readDetections(c.dtPath, gt);
       const analysis = analyzeErrors(gt, dt, { params: resolveParams(gt), superCategories: gt.superCategories });
       // pycocotools' own numbers (recorded), and the same evaluator's summary: same definition, same arithmetic.
       expect(Math.abs(analysis.overall.ap[0]! - c.stats[2]!)).toBeLessThanOrEqual(1e-9);
@@ -254,8 +244,8 @@ describe.skipIf(SKIP !== '')(`error analysis on real COCO ground truth ${SKIP}`,
         expect([got.ap[0], got.ap[1]]).toEqual([row.ap75, row.ap50]);
       }
       if (!withReference) return;
-      const gtJson = JSON.parse(readFileSync(gtPath, 'utf8')) as GtJson;
-      const dtJson = JSON.parse(readFileSync(join(dirname(CASES_PATH), c.dt), 'utf8')) as RefDt[];
+      const gtJson = JSON.parse(readFileSync(c.gtPath, 'utf8')) as GtJson;
+      const dtJson = JSON.parse(readFileSync(c.dtPath, 'utf8')) as RefDt[];
       expectMatchesReference(analysis, referenceAnalysis(gtJson, dtJson, defaultRecThrs()), c.name);
     });
   }

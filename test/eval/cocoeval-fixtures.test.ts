@@ -2,24 +2,12 @@
 // pycocotools' own numbers) must give all 12 stats and every per-category AP
 // bit for bit: the same float64 (Object.is), no tolerance. The evaluator is plain float64 JavaScript arithmetic and the
 // fixture numbers are stored as exact JSON doubles, so this holds on any machine.
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { cocoEvaluate } from '../../src/eval/cocoeval.js';
 import { readDetections, readGroundTruth } from '../../src/eval/coco-json.js';
-import { COCOEVAL_FIXTURES, cocoevalFixturesSkip } from '../helpers.js';
+import { cocoevalCases, cocoevalFixturesSkip } from '../helpers.js';
 
-interface FixtureCase {
-  name: string;
-  gt: string;
-  dt: string;
-  params: { useCats: number };
-  stats: number[];
-  perCategoryAP: Record<string, number>;
-}
-
-const CASES_PATH = join(COCOEVAL_FIXTURES, 'cases.json');
-const cases: FixtureCase[] = existsSync(CASES_PATH) ? (JSON.parse(readFileSync(CASES_PATH, 'utf8')) as { cases: FixtureCase[] }).cases : [];
+const cases = cocoevalCases();
 const SKIP = cocoevalFixturesSkip();
 
 describe.skipIf(SKIP !== '')(`pycocotools parity ${SKIP}`, () => {
@@ -27,9 +15,7 @@ describe.skipIf(SKIP !== '')(`pycocotools parity ${SKIP}`, () => {
     expect(cases.length).toBeGreaterThanOrEqual(10);
   });
 
-  for (const c of cases) {
-    const gtPath = join(dirname(CASES_PATH), c.gt);
-    const dtPath = join(dirname(CASES_PATH), c.dt);
+  for (const { gtPath, dtPath, ...c } of cases) {
     // a case whose files are missing fails (reading them throws): the fixture set is broken, not absent
     it(`${c.name}: 12 stats and per-category AP bit for bit`, () => {
       const gt = readGroundTruth(gtPath);
