@@ -147,7 +147,7 @@ describe.skipIf(COCO_MINI === null)(`CocoDataset on coco-mini ${COCO_MINI_SKIP}`
   });
 });
 
-describe('one validation path: the training reader refuses what the evaluation reader refuses', () => {
+describe('one validation path: the training reader refuses what the strict evaluation reader refuses', () => {
   const root = tempDir();
   const imageDir = join(root, 'train2017');
   const good = (): Record<string, unknown> => ({
@@ -191,7 +191,9 @@ describe('one validation path: the training reader refuses what the evaluation r
       const messages = [
         () => CocoDataset.load(file, imageDir, { forTraining: true }),
         () => CocoDataset.load(file, imageDir, { forTraining: false }),
-        () => readGroundTruth(file),
+        // pycocotools ignores annotations on undeclared images or categories, and so does eval-det unless --strict;
+        // a training set that holds them is refused (its boxes could train no class)
+        () => readGroundTruth(file, { strict: true }),
       ].map((read) => {
         try {
           read();
@@ -206,6 +208,12 @@ describe('one validation path: the training reader refuses what the evaluation r
         // the evaluation reader names fields as annotations.<key>
         expect(m).toMatch(new RegExp(`field "(annotations\\.)?${field}"`));
         expect(m.split('\n')).toHaveLength(1);
+      }
+      if (field === 'image_id' || field === 'category_id') {
+        // without --strict the evaluation reader keeps the file and counts the one it left out
+        const gt = readGroundTruth(file);
+        expect(gt.annotations.id).toHaveLength(1);
+        expect(gt.ignored[field === 'image_id' ? 'undeclaredImage' : 'undeclaredCategory']).toEqual({ count: 1, first: { index: 1, id: field === 'image_id' ? 99 : 4 } }); // the undeclared id
       }
     });
   }
