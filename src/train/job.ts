@@ -18,6 +18,7 @@ import { readGroundTruth } from '../eval/coco-json.js';
 import { summaryLines } from '../eval/report.js';
 import { buildRetinaNet } from '../model/build.js';
 import type { RetinaNet } from '../model/retinanet.js';
+import { RunReportWriter } from '../report/run-report.js';
 import { InputError } from '../util/errors.js';
 import { readSafetensors } from '../weights/safetensors.js';
 import { loadTorchvisionWeights } from '../weights/torchvision.js';
@@ -128,6 +129,13 @@ export async function runTraining(config: Config, options: Partial<JobOptions> =
   // The class list beside config.json, so the run's checkpoints name their classes and COCO ids wherever they run.
   writeCategoryList(workDir, data.val.categories);
   let lastCollapse: CollapseReport | null = null;
+  // Curves and report.html in the work dir, refreshed at each evaluation and at the end.
+  const report = new RunReportWriter({
+    workDir,
+    categories: data.val.categories,
+    valImages: data.val.images,
+    onError: (message) => reporter.info(`warning: ${message}`),
+  });
 
   const evaluate = async (iteration: number, tag = `iter${iteration}`): Promise<EvaluationResult> => {
     const r = await evaluateDetector(model, valLoader.batches(), gt, {
@@ -138,6 +146,7 @@ export async function runTraining(config: Config, options: Partial<JobOptions> =
     });
     reporter.info(`evaluation (${tag}): ${r.images} images in ${r.seconds.toFixed(1)} s`);
     for (const line of summaryLines(r.result.params, r.result.stats)) reporter.info(line);
+    if (iteration >= 0) await report.refresh({ iteration, stats: r.stats, perCategory: r.result.perCategory, detections: r.detections });
     return r;
   };
   const collapse = async (iteration: number): Promise<CollapseLogEntry> => {
@@ -198,6 +207,7 @@ export async function runTraining(config: Config, options: Partial<JobOptions> =
       else reporter.info(`resumed from ${ckpt} at iteration ${trainer.resume(ckpt).iteration}`);
     }
     const result = await trainer.run();
+    await report.refresh();
     if (result.stopped) return finish(null, result.iteration, true, result.lastCheckpoint, null);
     reporter.info(`training done: ${result.iteration} iterations in ${formatDuration((performance.now() - start) / 1000)}`);
     const skipped = trainLoader.badImageCount + valLoader.badImageCount;
