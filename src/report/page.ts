@@ -126,7 +126,7 @@ export function runPageHtml(p: RunPageParts): string {
     const t = p.collapse.thresholds;
     sections.push(
       `<h2>Collapsed filters per stage at iteration ${p.collapse.iteration}</h2>` +
-        `<div class="sub">${p.collapse.images} probe images; dead: ReLU output &le; ${t.deadThreshold} everywhere; ` +
+        `<div class="sub">${p.collapse.images} probe images; dead: ReLU input &le; ${t.deadThreshold} at every position of every probe image; ` +
         `param-collapsed: |&gamma;| &lt; ${t.gammaThreshold} and &beta;+&alpha; &le; 0 (norm-fed sites only)</div>${collapseTableHtml(p.collapse)}`,
     );
   }
