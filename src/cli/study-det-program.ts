@@ -8,6 +8,7 @@ import {
   type FineTune, type MeasureCollapse, type RunTraining,
 } from '../analysis/study.js';
 import { formatCollapseTable, formatRevivalTable } from '../analysis/table.js';
+import { writeStudyReport } from '../report/study-report.js';
 import { InputError } from '../util/errors.js';
 
 /**
@@ -158,8 +159,9 @@ export function studyProgram(wiring: StudyWiring): Command {
         });
     const setup = [...setupLines(config), `Grid: norms ${grid.norms.join(', ')}; lrs ${grid.lrs.join(', ')}; optimizers ${grid.optimizers.join(', ')}; frozen stages ${grid.frozenStages.join(', ')}; weight decay on gamma/beta ${grid.normWeightDecay ?? config.solver.weightDecay}.`];
     const path = await writeGridReport(flags.out, runs, results, { title: 'Collapsed filters: grid study', setup });
+    const page = await writeStudyReport(flags.out, 'Grid study: arms side by side', runs.map((r) => ({ id: r.id, workDir: r.config.workDir })));
     wiring.print(formatGridTable(results));
-    wiring.print(`[study] report: ${path}`);
+    wiring.print(`[study] report: ${path}, ${page}`);
   });
 
   addConfigFlags(
@@ -189,7 +191,8 @@ export function studyProgram(wiring: StudyWiring): Command {
       `Start: ${checkpoint}${induced !== undefined ? `, with ${(100 * induced).toFixed(0)}% of the channels of every ReLU-feeding backbone norm set to gamma 0.005, beta -0.05 (seeded)` : ''}; fine-tuning ${config.solver.optimizer} lr ${config.solver.baseLr}, ${config.solver.maxIter} iterations; weight decay on gamma/beta ${flags.normWeightDecay ?? config.solver.weightDecay}.`,
     ];
     const path = await writeRevivalReport(flags.out, results, { title: 'Collapsed filters: revival study', setup });
-    wiring.print(`[revive] report: ${path}`);
+    const page = await writeStudyReport(flags.out, 'Revival study: arms side by side', norms.map((norm) => ({ id: norm, workDir: join(flags.out, 'revive', norm) })));
+    wiring.print(`[revive] report: ${path}, ${page}`);
   });
 
   return program;
