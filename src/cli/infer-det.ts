@@ -28,6 +28,7 @@ interface InferDetFlags {
   config?: string;
   set: string[];
   draw: boolean;
+  maxDets?: number;
 }
 
 function positiveInt(flag: string): (value: string) => number {
@@ -58,6 +59,7 @@ async function main(argv: string[]): Promise<void> {
     .option('--config <file>', "model config (default: the run's config.json beside the checkpoint)")
     .option('--set <key=value>', 'override a config field (repeatable), e.g. --set input.testMinSize=512', (v: string, acc: string[]) => [...acc, v], [])
     .option('--no-draw', 'write results.json only')
+    .option('--max-dets <n>', 'keep at most this many detections per image, the best-scoring ones (results and drawings)', positiveInt('--max-dets'))
     .exitOverride()
     .configureOutput({ writeErr: () => undefined });
   program.parse(argv);
@@ -82,11 +84,12 @@ async function main(argv: string[]): Promise<void> {
       categories: loaded.categories,
       outDir: flags.out,
       draw: flags.draw,
+      ...(flags.maxDets !== undefined ? { maxDetections: flags.maxDets } : {}),
       onProgress: (n) => bar.tick(n),
     });
     bar.finish();
     console.log(
-      `${summary.results.length} detections (score >= ${flags.score}) on ${summary.images} image(s) in ` +
+      `${summary.results.length} detections (score >= ${flags.score}${flags.maxDets !== undefined ? `, at most ${flags.maxDets} per image` : ''}) on ${summary.images} image(s) in ` +
         `${summary.seconds.toFixed(1)} s (${(summary.images / summary.seconds).toFixed(2)} img/s); wrote ${flags.out}/results.json` +
         `${flags.draw ? ' and the drawn images' : ''}`,
     );
