@@ -72,6 +72,7 @@ async function main(args: readonly string[]): Promise<number> {
       const rate = done > progressStart.done ? (now - progressStart.at) / 1000 / (done - progressStart.done) : null;
       bar.update(done, total, rate === null ? null : rate * (total - done));
     },
+    task: (label, done, total) => bar?.update(done, total, null, label),
     trainerReady: (trainer) => {
       const onSignal = (signal: NodeJS.Signals): void => {
         if (stopSignal !== null) {

@@ -35,6 +35,8 @@ export const SHAPES_DIR = fileURLToPath(new URL('../../data/shapes', import.meta
 export interface JobReporter {
   info(line: string): void;
   progress?(done: number, total: number, etaSeconds: number | null): void;
+  /** Progress of a task other than training: 'evaluation' (val images), 'collapse probe' (probe images). */
+  task?(label: string, done: number, total: number): void;
   /** The trainer exists: the CLI hooks SIGINT / SIGTERM to its `requestStop`. */
   trainerReady?(trainer: { requestStop(): void }): void;
 }
@@ -138,7 +140,7 @@ export async function runTraining(config: Config, options: Partial<JobOptions> =
   });
 
   const evaluate = async (iteration: number, tag = `iter${iteration}`): Promise<EvaluationResult> => {
-    const r = await evaluateDetector(model, valLoader.batches(), gt, {
+    const r = await evaluateDetector(model, counted(valLoader.batches(), (b) => b.samples.length, 'evaluation', data.val.images.length), gt, {
       toTensor,
       categoryIdOf: (label) => data.val.labelToCategoryId(label),
       outDir: join(workDir, 'eval'),
@@ -150,7 +152,8 @@ export async function runTraining(config: Config, options: Partial<JobOptions> =
     return r;
   };
   const collapse = async (iteration: number): Promise<CollapseLogEntry> => {
-    lastCollapse = await measureCollapse(model, probeBatches(config, data.root), {
+    const probeImages = Math.min(config.collapse.probeImages, data.val.images.length);
+    lastCollapse = await measureCollapse(model, counted(probeBatches(config, data.root), (t) => t.shape[0], 'collapse probe', probeImages), {
       deadThreshold: config.collapse.deadThreshold,
       gammaThreshold: config.collapse.gammaThreshold,
     });
@@ -222,6 +225,17 @@ export async function runTraining(config: Config, options: Partial<JobOptions> =
     optimizer.dispose();
     model.dispose();
     await Promise.all([trainLoader.close(), valLoader.close()]);
+  }
+
+  /** `items` as they are, telling the reporter how many of `total` went by. */
+  async function* counted<T>(items: AsyncIterable<T>, size: (item: T) => number, label: string, total: number): AsyncGenerator<T> {
+    let done = 0;
+    reporter.task?.(label, 0, total);
+    for await (const item of items) {
+      yield item;
+      done += size(item);
+      reporter.task?.(label, Math.min(done, total), total);
+    }
   }
 
   function mapLine(stats: Record<string, number>): string {
