@@ -19,6 +19,8 @@ export interface TrainCommand {
   evalOnly: boolean;
   /** Progress bar on a terminal (off with --no-progress). */
   progress: boolean;
+  /** Print the resolved config as JSON and exit (--print-config). */
+  printConfig: boolean;
 }
 
 function number(flag: string): (value: string) => number {
@@ -47,6 +49,7 @@ export function trainProgram(): Command {
     .addOption(new Option('--optimizer <kind>', 'solver.optimizer').choices(['sgd', 'adam', 'adamw']))
     .option('--set <key=value...>', 'any config field, e.g. --set solver.steps=[600,800] train.evalPeriod=200')
     .option('--no-progress', 'no progress bar even on a terminal')
+    .option('--print-config', 'print the resolved config (defaults <- CONFIG <- flags) as JSON and exit')
     .exitOverride()
     .configureOutput({ writeErr: () => undefined });
   return program;
@@ -78,6 +81,7 @@ export function parseTrainArgs(args: readonly string[]): TrainCommand {
     optimizer?: string;
     set?: string[];
     progress: boolean;
+    printConfig?: boolean;
   }>();
   const configPath = program.args[0] ?? DEFAULT_CONFIG;
   if (!existsSync(configPath)) throw new InputError(`${configPath}: config file not found`);
@@ -99,7 +103,7 @@ export function parseTrainArgs(args: readonly string[]): TrainCommand {
   if (Object.keys(data).length > 0) named.data = data;
   const overrides: unknown[] = [named, ...(o.set ?? []).map((a) => parseAssignments([a]))];
   const resume = o.resume === undefined ? null : o.resume === true ? 'auto' : String(o.resume);
-  return { configPath, overrides, resume, evalOnly: o.evalOnly === true, progress: o.progress };
+  return { configPath, overrides, resume, evalOnly: o.evalOnly === true, progress: o.progress, printConfig: o.printConfig === true };
 }
 
 /**

@@ -50,6 +50,10 @@ async function main(args: readonly string[]): Promise<number> {
     }
     throw err;
   }
+  if (cmd.printConfig) {
+    process.stdout.write(`${JSON.stringify(config, null, 2)}\n`);
+    return EXIT.ok;
+  }
 
   mkdirSync(config.workDir, { recursive: true });
   const logPath = join(config.workDir, 'log.txt');
