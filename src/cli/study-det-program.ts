@@ -9,6 +9,7 @@ import {
 } from '../analysis/study.js';
 import { formatCollapseTable, formatRevivalTable } from '../analysis/table.js';
 import { writeStudyReport } from '../report/study-report.js';
+import { checkpointConfig, resolveModelSource } from '../infer/load.js';
 import { InputError } from '../util/errors.js';
 
 /**
@@ -82,7 +83,7 @@ function addConfigFlags(cmd: Command): Command {
 }
 
 /** defaults <- --config <- named flags <- --set. */
-export function configFromFlags(flags: ConfigFlags): Config {
+export function configFromFlags(flags: ConfigFlags, baseConfig: string | null = flags.config ?? null): Config {
   const named: Record<string, unknown> = {};
   const collapse: Record<string, number> = {};
   if (flags.probeImages !== undefined) collapse.probeImages = flags.probeImages;
@@ -91,7 +92,7 @@ export function configFromFlags(flags: ConfigFlags): Config {
   if (Object.keys(collapse).length > 0) named.collapse = collapse;
   if (flags.data !== undefined) named.data = { root: flags.data };
   if (flags.maxIter !== undefined) named.solver = { maxIter: flags.maxIter };
-  return resolveConfig(flags.config ?? null, [named, parseAssignments(flags.set)]);
+  return resolveConfig(baseConfig, [named, parseAssignments(flags.set)]);
 }
 
 function setupLines(config: Config): string[] {
@@ -119,7 +120,9 @@ export function studyProgram(wiring: StudyWiring): Command {
       .argument('<checkpoint>', 'checkpoint file or directory')
       .option('--json <file>', 'also write the full report (per site, with dead channel indices) as JSON'),
   ).action(async (checkpoint: string, flags: ConfigFlags & { json?: string }) => {
-    const config = configFromFlags(flags);
+    // A psdet checkpoint (a model_N dir, checkpoints/last, a work dir) brings its run's config.json unless --config names one.
+    const fromRun = flags.config === undefined && !checkpoint.endsWith('.safetensors');
+    const config = configFromFlags(flags, fromRun ? checkpointConfig(resolveModelSource(checkpoint).dir, null).source : (flags.config ?? null));
     const report = await wiring.measure(config, checkpoint);
     wiring.print(formatCollapseTable(report, `collapsed filters: ${checkpoint}`));
     if (flags.json !== undefined) {

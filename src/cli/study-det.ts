@@ -11,7 +11,7 @@
  * backbone stages are measured). Bad input: one line on stderr, exit code 2.
  */
 import { appendFileSync, existsSync, mkdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { CommanderError } from 'commander';
 import type { CollapseReport } from '../analysis/collapse.js';
@@ -23,6 +23,7 @@ import type { FineTune, MeasureCollapse, RunTraining } from '../analysis/study.j
 import { selectBackend } from '../backend/index.js';
 import type { Config, NormKind } from '../config/types.js';
 import { buildRetinaNet } from '../model/build.js';
+import { resolveModelSource } from '../infer/load.js';
 import type { RetinaNet } from '../model/retinanet.js';
 import { latestCheckpoint, loadModelWeights, resolveResume } from '../train/checkpoint.js';
 import { runTraining, type JobReporter } from '../train/job.js';
@@ -39,6 +40,8 @@ type Loaded = 'psdet' | 'torchvision-retinanet' | 'torchvision-resnet';
 /** Loads CHECKPOINT (see the header) into `model`. */
 function loadWeights(model: RetinaNet, checkpoint: string): Loaded {
   if (!existsSync(checkpoint)) throw new InputError(`${checkpoint}: checkpoint not found`);
+  // checkpoints/last: the pointer file naming the run's newest checkpoint
+  if (statSync(checkpoint).isFile() && basename(checkpoint) === 'last') checkpoint = resolveModelSource(checkpoint).dir;
   if (statSync(checkpoint).isFile()) {
     if (!checkpoint.endsWith('.safetensors')) throw new InputError(`${checkpoint}: expected a checkpoint directory or a .safetensors file`);
     const weights = readSafetensors(checkpoint);
