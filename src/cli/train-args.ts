@@ -1,10 +1,12 @@
 import { Command, CommanderError, Option } from 'commander';
 import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { defaultConfig } from '../config/defaults.js';
 import { parseAssignments, readConfigFile, resolveConfig } from '../config/resolve.js';
 import type { Config } from '../config/types.js';
 import { InputError } from '../util/errors.js';
+import { findLastRun } from './last-run.js';
 
 /** The config used when none is named: the tiny RetinaNet on the embedded shapes set. */
 export const DEFAULT_CONFIG = fileURLToPath(new URL('../../models/retinanet_r18_tiny_shapes.json', import.meta.url));
@@ -114,9 +116,21 @@ export function resolveTrainConfig(cmd: TrainCommand): Config {
   const config = resolveConfig(cmd.configPath, cmd.overrides);
   const fileSetsWorkDir = (readConfigFile(cmd.configPath) as { workDir?: unknown }).workDir !== undefined;
   if (!fileSetsWorkDir && config.workDir === defaultConfig().workDir && !flagSetsWorkDir(cmd.overrides)) {
-    config.workDir = `work_dirs/${config.name}-${config.model.norm}`;
+    config.workDir = defaultWorkDir(config);
+    // --resume / --eval-only naming no run (no --work-dir, no --norm): the latest run of this config, as it was.
+    const last = (cmd.resume !== null || cmd.evalOnly) && !flagSetsNorm(cmd.overrides) ? findLastRun(config.workDir, config.name) : null;
+    if (last !== null) return resolveConfig(join(last, 'config.json'), cmd.overrides);
   }
   return config;
+}
+
+/** `work_dirs/<name>-<norm>`: runs with different norms never resume each other's checkpoints. */
+export function defaultWorkDir(config: Config): string {
+  return `work_dirs/${config.name}-${config.model.norm}`;
+}
+
+function flagSetsNorm(overrides: unknown[]): boolean {
+  return overrides.some((o) => typeof o === 'object' && o !== null && typeof (o as { model?: { norm?: unknown } }).model === 'object' && (o as { model: { norm?: unknown } }).model.norm !== undefined);
 }
 
 function flagSetsWorkDir(overrides: unknown[]): boolean {

@@ -7,7 +7,8 @@ import type { BackendInfo } from '../backend/index.js';
 import type { Config } from '../config/types.js';
 import type { JobReporter } from '../train/job.js';
 import { InputError } from '../util/errors.js';
-import { parseTrainArgs, resolveTrainConfig } from './train-args.js';
+import { recordLastRun } from './last-run.js';
+import { defaultWorkDir, parseTrainArgs, resolveTrainConfig } from './train-args.js';
 import { ProgressBar } from './progress.js';
 
 /** Exit codes: 0 done, 1 training failed (non-finite loss, crash), 2 bad input, 130 stopped by SIGINT / SIGTERM. */
@@ -56,6 +57,7 @@ async function main(args: readonly string[]): Promise<number> {
   }
 
   mkdirSync(config.workDir, { recursive: true });
+  if (!cmd.evalOnly) recordLastRun(defaultWorkDir(config), config.name, config.workDir);
   const logPath = join(config.workDir, 'log.txt');
   const bar = cmd.progress && process.stderr.isTTY ? new ProgressBar(process.stderr) : null;
   const info = (line: string): void => {
