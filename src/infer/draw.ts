@@ -19,6 +19,8 @@ export interface DrawOptions {
   lineWidth?: number;
   /** Label font size in pixels; by default it grows with the image (see {@link tagFontSize}). */
   fontSize?: number;
+  /** Tags read `name 0.87` (default) or just `name` (ground truth). */
+  showScores?: boolean;
 }
 
 /** An axis-aligned rectangle in image pixels: left, top, width, height. */
@@ -146,7 +148,10 @@ export function detectionsSvg(
         clamp(detections.boxes[4 * i + 3]!, height),
       ] as const,
   );
-  const texts = best.map((i) => `${classNames[detections.labels[i]!] ?? `class ${detections.labels[i]}`} ${detections.scores[i]!.toFixed(2)}`);
+  const texts = best.map((i) => {
+    const name = classNames[detections.labels[i]!] ?? `class ${detections.labels[i]}`;
+    return options.showScores === false ? name : `${name} ${detections.scores[i]!.toFixed(2)}`;
+  });
   const tags = layoutTags(width, height, boxes, texts.map((t) => tagSize(t, fontSize)));
   const edge = Math.max(1, Math.round(lineWidth / 2));
   const parts: string[] = [];
