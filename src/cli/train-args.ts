@@ -40,6 +40,10 @@ export function trainProgram(): Command {
     .argument('[CONFIG]', 'model config (models/*.json)')
     .addOption(new Option('--norm <kind>', 'backbone norm layer').choices(['bn', 'frozen_bn', 'psbn']))
     .option('--data <dir>', 'COCO-layout dataset root (annotations/, train2017/, val2017/)')
+    .option('--train-json <file>', 'training annotation file (COCO JSON), with --train-images: a dataset from any pair of paths')
+    .option('--train-images <dir>', 'image folder of --train-json')
+    .option('--val-json <file>', 'validation annotation file (COCO JSON), with --val-images')
+    .option('--val-images <dir>', 'image folder of --val-json')
     .option('--skip-bad-images', 'an unreadable image is a warning (counted, and left out of its batch), not an error')
     .option('--work-dir <dir>', 'run directory (default work_dirs/<config>-<norm>)')
     .addOption(new Option('--backend <name>', 'tfjs backend').choices(['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu']))
@@ -73,6 +77,10 @@ export function parseTrainArgs(args: readonly string[]): TrainCommand {
     norm?: string;
     data?: string;
     skipBadImages?: boolean;
+    trainJson?: string;
+    trainImages?: string;
+    valJson?: string;
+    valImages?: string;
     workDir?: string;
     backend?: string;
     resume?: string | boolean;
@@ -94,6 +102,10 @@ export function parseTrainArgs(args: readonly string[]): TrainCommand {
   if (o.norm !== undefined) model.norm = o.norm;
   if (o.data !== undefined) data.root = o.data;
   if (o.skipBadImages === true) data.skipBadImages = true;
+  if (o.trainJson !== undefined) data.trainAnnotationFile = o.trainJson;
+  if (o.trainImages !== undefined) data.trainImageDir = o.trainImages;
+  if (o.valJson !== undefined) data.valAnnotationFile = o.valJson;
+  if (o.valImages !== undefined) data.valImageDir = o.valImages;
   if (o.workDir !== undefined) named.workDir = o.workDir;
   if (o.backend !== undefined) named.backend = o.backend;
   if (o.maxIter !== undefined) solver.maxIter = o.maxIter;

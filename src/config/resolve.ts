@@ -91,6 +91,8 @@ export function validate(config: Config, source: string): void {
     [config.solver.maxIter >= 1, 'solver.maxIter', 'at least 1'],
     [config.input.trainMinSizes.length > 0, 'input.trainMinSizes', 'a non-empty list'],
     [config.input.sizeDivisor >= 1, 'input.sizeDivisor', 'at least 1'],
+    [(config.data.trainAnnotationFile === null) === (config.data.trainImageDir === null), 'data.trainImageDir', 'set together with data.trainAnnotationFile (--train-json with --train-images)'],
+    [(config.data.valAnnotationFile === null) === (config.data.valImageDir === null), 'data.valImageDir', 'set together with data.valAnnotationFile (--val-json with --val-images)'],
   ];
   for (const [ok, path, expected] of rules) {
     if (!ok) throw new InputError(`${source}: field "${path}" must be ${expected}, got ${JSON.stringify(get(path))}`);

@@ -86,7 +86,12 @@ export function configSummary(config: Record<string, unknown> | null): Array<[st
     ['norm', `${pick('model.norm')} (affine trainable ${pick('model.normAffineTrainable')}, eval mode ${pick('model.normEval')}, frozen stages ${pick('model.frozenStages')}, psBN alpha ${pick('model.psbnAlpha')})`],
     ['pretrained backbone', pick('model.pretrainedBackbone')],
     ['input', `train min sizes ${pick('input.trainMinSizes')}, test ${pick('input.testMinSize')}, max ${pick('input.maxSize')}, flip ${pick('input.flipProbability')}`],
-    ['data', `${pick('data.root')} (train ${pick('data.trainSplit')}, val ${pick('data.valSplit')}, val limit ${pick('data.valLimit')})`],
+    [
+      'data',
+      pick('data.valAnnotationFile') !== 'null'
+        ? `train ${pick('data.trainAnnotationFile')} + ${pick('data.trainImageDir')}, val ${pick('data.valAnnotationFile')} + ${pick('data.valImageDir')}, val limit ${pick('data.valLimit')}`
+        : `${pick('data.root')} (train ${pick('data.trainSplit')}, val ${pick('data.valSplit')}, val limit ${pick('data.valLimit')})`,
+    ],
     ['solver', `${pick('solver.optimizer')} lr ${pick('solver.baseLr')} batch ${pick('solver.batchSize')} max iter ${pick('solver.maxIter')}, ${pick('solver.schedule')} steps ${pick('solver.steps')}, warmup ${pick('solver.warmupIters')}`],
     ['periods', `log ${pick('train.logPeriod')}, eval ${pick('train.evalPeriod')}, collapse ${pick('train.collapsePeriod')}, checkpoint ${pick('train.checkpointPeriod')}`],
     ['seed, backend', `${pick('seed')}, ${pick('backend')}`],

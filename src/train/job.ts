@@ -1,4 +1,4 @@
-import { basename, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type * as tf from '@tensorflow/tfjs-core';
 import { collapseLogEntry, type CollapseLogEntry } from '../analysis/collapse-log.js';
@@ -9,7 +9,7 @@ import { formatCollapseTable } from '../analysis/table.js';
 import type { BackendInfo } from '../backend/index.js';
 import type { Config } from '../config/types.js';
 import { writeCategoryList } from '../data/categories.js';
-import { CocoDataset, cocoSplitPaths } from '../data/coco.js';
+import { CocoDataset, datasetSplitPaths } from '../data/coco.js';
 import { DataLoader, loaderOptionsFromConfig, type BadImageWarning } from '../data/loader.js';
 import { ensureShapesDataset } from '../data/shapes.js';
 import { batchToTensor } from '../data/tensor.js';
@@ -76,17 +76,19 @@ interface RunData {
 }
 
 async function loadData(config: Config, needTrain: boolean): Promise<RunData> {
-  const root = config.data.root ?? (await ensureShapesDataset(SHAPES_DIR));
-  const ann = (split: string): string => cocoSplitPaths(root, split).annotationFile;
-  const dir = (split: string): string => cocoSplitPaths(root, split).imageDir;
-  const { trainSplit, valSplit, trainLimit, valLimit, skipEmptyTrainImages } = config.data;
-  const val = CocoDataset.load(ann(valSplit), dir(valSplit), { forTraining: false, limit: valLimit });
+  const d = config.data;
+  // --train-json/--train-images and --val-json/--val-images need no root; else the root (or the shapes set)
+  const pairsOnly = d.valAnnotationFile !== null && (d.trainAnnotationFile !== null || !needTrain);
+  const root = d.root ?? (pairsOnly ? null : await ensureShapesDataset(SHAPES_DIR));
+  const trainPaths = datasetSplitPaths(d, 'train', root);
+  const valPaths = datasetSplitPaths(d, 'val', root);
+  const val = CocoDataset.load(valPaths.annotationFile, valPaths.imageDir, { forTraining: false, limit: d.valLimit });
   const train = needTrain
-    ? CocoDataset.load(ann(trainSplit), dir(trainSplit), { forTraining: true, skipEmpty: skipEmptyTrainImages, limit: trainLimit })
+    ? CocoDataset.load(trainPaths.annotationFile, trainPaths.imageDir, { forTraining: true, skipEmpty: d.skipEmptyTrainImages, limit: d.trainLimit })
     : val;
   for (const [set, file] of [
-    [train, ann(trainSplit)],
-    [val, ann(valSplit)],
+    [train, trainPaths.annotationFile],
+    [val, valPaths.annotationFile],
   ] as const) {
     if (set.categories.length !== config.model.numClasses) {
       throw new InputError(
@@ -94,7 +96,7 @@ async function loadData(config: Config, needTrain: boolean): Promise<RunData> {
       );
     }
   }
-  return { root, train, val, valAnnFile: ann(valSplit) };
+  return { root: root ?? dirname(valPaths.annotationFile), train, val, valAnnFile: valPaths.annotationFile };
 }
 
 /**
