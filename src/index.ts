@@ -149,3 +149,7 @@ export {
 } from './train/checkpoint.js';
 export { evaluateDetector, toOriginalPixels, type Detector as SplitDetector, type EvaluationResult, type EvaluateOptions } from './train/evaluate.js';
 export { runTraining, type JobOptions, type JobReporter, type JobResult } from './train/job.js';
+export { writeRunReport, RunReportWriter, type RunReportInput, type ReportEvaluation } from './report/run-report.js';
+export { writeStudyReport, type StudyArm } from './report/study-report.js';
+export { runCurves, curveSpec, writeCurves, smooth, type CurveSet, type CurveSeries } from './report/curves.js';
+export { layoutTags, tagFontSize } from './infer/draw.js';
