@@ -206,11 +206,17 @@ export async function runTraining(config: Config, options: Partial<JobOptions> =
       options.initWeights.load(model);
       reporter.info(`initial weights: ${options.initWeights.label}`);
     }
+    let startIteration = 0;
     if (options.resume !== null && options.resume !== undefined) {
       const ckpt = resolveResume(options.resume, trainer.checkpointsDir);
       if (ckpt === null) reporter.info(`--resume ${options.resume}: no checkpoint in ${trainer.checkpointsDir}, starting fresh`);
-      else reporter.info(`resumed from ${ckpt} at iteration ${trainer.resume(ckpt).iteration}`);
+      else {
+        startIteration = trainer.resume(ckpt).iteration;
+        reporter.info(`resumed from ${ckpt} at iteration ${startIteration}`);
+      }
     }
+    // The starting point of the collapse curves: the weights before the first step (a cheap probe pass).
+    if (startIteration === 0 && config.train.collapsePeriod > 0) await trainer.runCollapse(0);
     const result = await trainer.run();
     await report.refresh();
     if (result.stopped) return finish(null, result.iteration, true, result.lastCheckpoint, null);
