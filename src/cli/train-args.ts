@@ -1,6 +1,6 @@
 import { Command, CommanderError, Option } from 'commander';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, statSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { defaultConfig } from '../config/defaults.js';
 import { parseAssignments, readConfigFile, resolveConfig } from '../config/resolve.js';
@@ -116,7 +116,9 @@ export function parseTrainArgs(args: readonly string[]): TrainCommand {
   if (Object.keys(solver).length > 0) named.solver = solver;
   if (Object.keys(data).length > 0) named.data = data;
   const overrides: unknown[] = [named, ...(o.set ?? []).map((a) => parseAssignments([a]))];
-  const resume = o.resume === undefined ? null : o.resume === true ? 'auto' : String(o.resume);
+  let resume = o.resume === undefined ? null : o.resume === true ? 'auto' : String(o.resume);
+  // checkpoints/last, the pointer file: its checkpoints directory, whose latest is the one it names
+  if (resume !== null && resume !== 'auto' && basename(resume) === 'last' && existsSync(resume) && statSync(resume).isFile()) resume = dirname(resume);
   return { configPath, overrides, resume, evalOnly: o.evalOnly === true, progress: o.progress, printConfig: o.printConfig === true };
 }
 
@@ -129,9 +131,17 @@ export function resolveTrainConfig(cmd: TrainCommand): Config {
   const fileSetsWorkDir = (readConfigFile(cmd.configPath) as { workDir?: unknown }).workDir !== undefined;
   if (!fileSetsWorkDir && config.workDir === defaultConfig().workDir && !flagSetsWorkDir(cmd.overrides)) {
     config.workDir = defaultWorkDir(config);
-    // --resume / --eval-only naming no run (no --work-dir, no --norm): the latest run of this config, as it was.
-    const last = (cmd.resume !== null || cmd.evalOnly) && !flagSetsNorm(cmd.overrides) ? findLastRun(config.workDir, config.name) : null;
-    if (last !== null) return resolveConfig(join(last, 'config.json'), cmd.overrides);
+    // --resume PATH: the run that checkpoint belongs to; --resume / --eval-only naming no run (no --work-dir, no
+    // --norm): the latest run of this config. Either way with the run's config.json, flags on top.
+    const last = flagSetsNorm(cmd.overrides)
+      ? null
+      : cmd.resume !== null && cmd.resume !== 'auto'
+        ? runDirOf(cmd.resume)
+        : cmd.resume !== null || cmd.evalOnly
+          ? findLastRun(config.workDir, config.name)
+          : null;
+    // the run's own directory, wherever train-det runs from now (its config.json may hold a relative workDir)
+    if (last !== null) return { ...resolveConfig(join(last, 'config.json'), cmd.overrides), workDir: last };
   }
   return config;
 }
@@ -139,6 +149,12 @@ export function resolveTrainConfig(cmd: TrainCommand): Config {
 /** `work_dirs/<name>-<norm>`: runs with different norms never resume each other's checkpoints. */
 export function defaultWorkDir(config: Config): string {
   return `work_dirs/${config.name}-${config.model.norm}`;
+}
+
+/** The work dir a checkpoint (model_N, checkpoints/ or the work dir itself) belongs to: the nearest one with config.json. */
+function runDirOf(path: string): string | null {
+  const dir = resolve(path);
+  return [dir, dirname(dir), dirname(dirname(dir))].find((d) => existsSync(join(d, 'config.json'))) ?? null;
 }
 
 function flagSetsNorm(overrides: unknown[]): boolean {

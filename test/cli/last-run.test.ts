@@ -50,5 +50,11 @@ describe('the last run of a config', () => {
     expect(printedConfig(cwd, [])).toMatchObject({ workDir: 'work_dirs/retinanet_r18_tiny_shapes-bn', model: { norm: 'bn' } });
     expect(printedConfig(cwd, ['--resume', '--norm', 'bn'])).toMatchObject({ workDir: 'work_dirs/retinanet_r18_tiny_shapes-bn', model: { norm: 'bn' } });
     expect(printedConfig(cwd, ['--resume', '--work-dir', 'elsewhere'])).toMatchObject({ workDir: 'elsewhere', model: { norm: 'bn' } });
+    // --resume PATH (here checkpoints/last, the pointer file): the run it belongs to, with its config
+    mkdirSync(join(runDir, 'checkpoints', 'model_0000010'), { recursive: true });
+    writeFileSync(join(runDir, 'checkpoints', 'last'), 'model_0000010\n');
+    const other = mkdtempSync(join(tmpdir(), 'psdet-last-other-'));
+    expect(printedConfig(other, ['--resume', join(runDir, 'checkpoints', 'last')])).toMatchObject({ workDir: runDir, model: { norm: 'psbn' } });
+    expect(parseTrainArgs(['--resume', join(runDir, 'checkpoints', 'last')]).resume).toBe(join(runDir, 'checkpoints'));
   }, 300_000);
 });
