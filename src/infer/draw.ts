@@ -161,7 +161,7 @@ export function detectionsSvg(
     const [x1, y1, x2, y2] = boxes[j]!;
     const rect = `x="${f(x1)}" y="${f(y1)}" width="${f(x2 - x1)}" height="${f(y2 - y1)}" fill="none"`;
     parts.push(
-      `<rect ${rect} stroke="${textColourOn(colour) === '#000000' ? '#000000' : '#ffffff'}" stroke-opacity="0.75" stroke-width="${lineWidth + 2 * edge}"/>` +
+      `<rect ${rect} stroke="${textColourOn(colour)}" stroke-opacity="0.75" stroke-width="${lineWidth + 2 * edge}"/>` +
         `<rect ${rect} stroke="${colour}" stroke-width="${lineWidth}"/>`,
     );
   }

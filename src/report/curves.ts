@@ -138,10 +138,10 @@ const SERIES_COLOURS = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '
 /** A Vega-Lite spec of one curve set: lines with a dot on every point (a single measurement is a visible dot). */
 export function curveSpec(set: CurveSet, size = { width: 400, height: 210 }): ChartSpec {
   const yAxis = set.scale === 'percent' ? { title: set.yTitle, format: '.0%' } : { title: set.yTitle };
-  const values0 = set.series.flatMap((s) => s.points.map(([, v]) => v));
+  const plotted = set.series.flatMap((s) => s.points.map(([, v]) => v));
   // Ratios start at 0 and show at least 0..10 %, so an all-zero curve sits on a readable axis.
   const yScale =
-    set.scale === 'log' ? { type: 'log' as const } : set.scale === 'percent' ? { domainMin: 0, domainMax: Math.max(0.1, ...values0) } : { zero: false };
+    set.scale === 'log' ? { type: 'log' as const } : set.scale === 'percent' ? { domainMin: 0, domainMax: Math.max(0.1, ...plotted) } : { zero: false };
   const xAxis = { field: 'iteration', type: 'quantitative', title: 'iteration', axis: { tickMinStep: 1, format: 'd' } } as const;
   if (set.panels !== undefined) {
     const order = (key: 'column' | 'row'): string[] => [...new Set(set.panels!.points.map((p) => p[key]))];

@@ -32,7 +32,8 @@ export interface RunPageParts {
   samples: Array<{ caption: string; dataUri: string; width: number; height: number }>;
 }
 
-const STYLE = `
+/** The page's style sheet (inline: the page loads nothing). */
+export const PAGE_STYLE = `
 body { font: 14px/1.45 "DejaVu Sans", Helvetica, Arial, sans-serif; color: #1d1d1f; margin: 24px auto; max-width: 1240px; padding: 0 16px; }
 h1 { font-size: 22px; margin: 0 0 4px; } h2 { font-size: 17px; margin: 28px 0 8px; border-bottom: 1px solid #ddd; padding-bottom: 4px; }
 .sub { color: #555; font-size: 12px; } pre { background: #f6f6f6; padding: 8px 10px; overflow-x: auto; font-size: 12px; }
@@ -141,5 +142,5 @@ export function runPageHtml(p: RunPageParts): string {
     );
   }
   return `<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">` +
-    `<title>${escapeHtml(p.title)}</title><style>${STYLE}</style></head><body>\n${sections.join('\n')}\n</body></html>\n`;
+    `<title>${escapeHtml(p.title)}</title><style>${PAGE_STYLE}</style></head><body>\n${sections.join('\n')}\n</body></html>\n`;
 }

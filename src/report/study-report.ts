@@ -7,7 +7,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { renderChart } from '../util/charts.js';
 import { curveSpec, smooth, writeAtomic, type CurveSet } from './curves.js';
-import { escapeHtml, inlineSvg, percent } from './page.js';
+import { escapeHtml, inlineSvg, PAGE_STYLE, percent } from './page.js';
 import { readRunRecords, type RunRecords } from './records.js';
 
 export interface StudyArm {
@@ -79,11 +79,7 @@ export async function writeStudyReport(studyDir: string, title: string, arms: re
     return `<tr><td>${link}</td>${cells.map((c) => `<td>${escapeHtml(c)}</td>`).join('')}</tr>`;
   });
   const html =
-    `<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(title)}</title><style>` +
-    `body{font:14px/1.45 "DejaVu Sans",Helvetica,Arial,sans-serif;margin:24px auto;max-width:1240px;padding:0 16px}` +
-    `table{border-collapse:collapse;font-size:13px}td,th{padding:3px 10px;border-bottom:1px solid #e6e6e6;text-align:right}` +
-    `th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}.charts{display:flex;flex-wrap:wrap;gap:12px}` +
-    `.chart{border:1px solid #e3e3e3;padding:4px}h2{font-size:17px;border-bottom:1px solid #ddd}</style></head><body>\n` +
+    `<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(title)}</title><style>${PAGE_STYLE}</style></head><body>\n` +
     `<h1>${escapeHtml(title)}</h1><div>${escapeHtml(studyDir)} &middot; ${arms.length} arm(s) &middot; page written ${new Date().toISOString()}</div>\n` +
     `<h2>Arms</h2><table><tr><th>arm</th><th>iterations</th><th>AP (%)</th><th>AP50 (%)</th><th>dead (%)</th><th>last loss</th></tr>${rows.join('')}</table>\n` +
     `<h2>Curves</h2>${charts.length === 0 ? '<p>No records yet.</p>' : `<div class="charts">${charts.join('')}</div>`}\n</body></html>\n`;

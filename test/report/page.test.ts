@@ -1,9 +1,11 @@
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { escapeHtml, inlineSvg } from '../../src/report/page.js';
 import { imageDetections, writeRunReport, type ReportEvaluation } from '../../src/report/run-report.js';
+import { writeStudyReport } from '../../src/report/study-report.js';
 import { fakeRunDir } from './fixtures.js';
 
 /** Debian's chromium (the browser test skips without it; `apt-get install -y chromium`), or $PSDET_CHROMIUM. */
@@ -122,6 +124,24 @@ describe('report.html', () => {
       const shot = join(dir, 'report.png');
       await page.screenshot({ path: shot, fullPage: true });
       console.log(`report page screenshot: ${shot}`);
+      expect(problems).toEqual([]);
+    }, 120_000);
+
+    it('opens the study page too: no console error, every chart drawn at its size', async () => {
+      const { chromium } = await import('playwright-core');
+      browser ??= await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run'] });
+      const study = mkdtempSync(join(tmpdir(), 'psdet-study-page-'));
+      const path = await writeStudyReport(study, 'Grid', [{ id: 'bn', workDir: dir }, { id: 'psbn', workDir: fakeRunDir() }]);
+      const page = await browser.newPage();
+      const problems: string[] = [];
+      page.on('console', (m) => m.type() === 'error' && problems.push(m.text()));
+      page.on('pageerror', (e) => problems.push(e.message));
+      await page.goto(`file://${path}`, { waitUntil: 'load' });
+      const sizes = await page.$$eval('.chart > svg', (svgs) => svgs.map((svg) => [svg.getBoundingClientRect().width, Number(svg.getAttribute('width'))]));
+      expect(sizes).toHaveLength(5);
+      for (const [drawn, stated] of sizes) expect(Math.abs(drawn! - stated!)).toBeLessThan(1);
+      // the arm with a report of its own is linked (a relative file path, no URL)
+      expect(await page.$$eval('table a', (as) => as.map((a) => a.getAttribute('href')))).toEqual([relative(study, join(dir, 'report.html'))]);
       expect(problems).toEqual([]);
     }, 120_000);
   });
