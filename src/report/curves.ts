@@ -85,7 +85,10 @@ function trainingCurves({ train }: RunRecords): CurveSet[] {
   ];
 }
 
-function evaluationCurves({ evals }: RunRecords): CurveSet[] {
+/** Classes on the per-class chart: the best ones at the last evaluation (80 lines would not read). */
+export const PER_CLASS_LINES = 10;
+
+function evaluationCurves({ evals, perClass }: RunRecords): CurveSet[] {
   // -1: no ground truth in that setting (pycocotools' convention); such a value is no point.
   const line = (name: string): CurveSeries => ({
     name,
@@ -97,7 +100,29 @@ function evaluationCurves({ evals }: RunRecords): CurveSet[] {
   return [
     { file: 'ap', title: 'COCO AP on the val set', yTitle: 'AP', scale: 'percent', series: ['AP', 'AP50', 'AP75'].map(line) },
     { file: 'ap_size', title: 'COCO AP per object size', yTitle: 'AP (IoU .50:.95)', scale: 'percent', series: ['APs', 'APm', 'APl'].map(line) },
+    perClassCurves(perClass),
   ];
+}
+
+/** AP per class over evaluations; with more than {@link PER_CLASS_LINES} classes, the best at the last one. */
+function perClassCurves(records: RunRecords['perClass']): CurveSet {
+  const last = records.at(-1)?.ap ?? {};
+  const names = Object.keys(last)
+    .filter((n) => (last[n] ?? -1) >= 0)
+    .sort((a, b) => last[b]! - last[a]! || a.localeCompare(b))
+    .slice(0, PER_CLASS_LINES);
+  const all = Object.keys(last).filter((n) => (last[n] ?? -1) >= 0).length;
+  return {
+    file: 'ap_per_class',
+    title: all > names.length ? `AP per class (the ${names.length} best of ${all})` : 'AP per class',
+    yTitle: 'AP (IoU .50:.95)',
+    scale: 'percent',
+    series: names.map((name) => ({
+      name,
+      variant: 'plain' as const,
+      points: records.filter((r) => (r.ap[name] ?? -1) >= 0).map((r) => [r.iteration, r.ap[name]!] as [number, number]),
+    })),
+  };
 }
 
 /**
@@ -133,7 +158,7 @@ export function collapseCurves(entries: readonly CollapseLogEntry[]): CurveSet[]
   ];
 }
 
-const SERIES_COLOURS = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f'];
+const SERIES_COLOURS = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22', '#17becf'];
 
 /** A Vega-Lite spec of one curve set: lines with a dot on every point (a single measurement is a visible dot). */
 export function curveSpec(set: CurveSet, size = { width: 400, height: 210 }): ChartSpec {

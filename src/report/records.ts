@@ -32,16 +32,46 @@ export interface EvalRecord {
   stats: Record<string, number>;
 }
 
+/** One line of `per_class.jsonl`: AP@[.5:.95] per class name (0..1, -1 without ground truth) at an evaluation. */
+export interface PerClassRecord {
+  iteration: number;
+  ap: Record<string, number>;
+}
+
+/** Where the report writer keeps AP per class at each evaluation (metrics.jsonl holds the 12 overall stats). */
+export const PER_CLASS_FILE = 'per_class.jsonl';
+
 export interface RunRecords {
   train: TrainLogRecord[];
   evals: EvalRecord[];
   collapse: CollapseLogEntry[];
+  perClass: PerClassRecord[];
 }
 
 /** Reads `<workDir>/metrics.jsonl` and `<workDir>/collapse.jsonl` (missing files are empty logs). */
 export function readRunRecords(workDir: string): RunRecords {
   const { train, evals } = readMetricsLog(join(workDir, 'metrics.jsonl'));
-  return { train, evals, collapse: latestAttempt(readCollapseLog(join(workDir, 'collapse.jsonl'))) };
+  return { train, evals, collapse: latestAttempt(readCollapseLog(join(workDir, 'collapse.jsonl'))), perClass: readPerClassLog(join(workDir, PER_CLASS_FILE)) };
+}
+
+/** Reads `per_class.jsonl` (a missing file is empty; the latest attempt is kept, as for metrics.jsonl). */
+export function readPerClassLog(path: string): PerClassRecord[] {
+  const records: PerClassRecord[] = [];
+  if (!existsSync(path)) return records;
+  const lines = readFileSync(path, 'utf8').split('\n');
+  lines.forEach((line, i) => {
+    if (line.trim() === '') return;
+    let value: PerClassRecord;
+    try {
+      value = JSON.parse(line) as PerClassRecord;
+    } catch {
+      if (i === lines.length - 1) return;
+      throw inputError(path, 'not valid JSON', { index: i + 1 });
+    }
+    if (typeof value.iteration !== 'number' || typeof value.ap !== 'object' || value.ap === null) throw inputError(path, 'must hold iteration and ap', { index: i + 1 });
+    keepLatest(records, value);
+  });
+  return records;
 }
 
 /**

@@ -3,6 +3,7 @@
  * `<workDir>/report.html`. Everything comes from the work dir's records (metrics.jsonl, collapse.jsonl,
  * config.json, log.txt) plus, when given, the latest evaluation held in memory (per-class AP, detections to draw).
  */
+import { appendFileSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import type { Category } from '../data/coco.js';
@@ -11,7 +12,7 @@ import type { CategoryResult } from '../eval/cocoeval.js';
 import { drawDetections, type ImageDetections } from '../infer/draw.js';
 import { writeAtomic, writeCurves } from './curves.js';
 import { runPageHtml, type ClassApRow, type RunPageParts } from './page.js';
-import { readEnvironmentLines, readRunConfig, readRunRecords } from './records.js';
+import { PER_CLASS_FILE, readEnvironmentLines, readRunConfig, readRunRecords } from './records.js';
 
 /** The latest evaluation of the run, as the trainer's evaluate hook has it. */
 export interface ReportEvaluation {
@@ -154,6 +155,11 @@ export class RunReportWriter {
   async refresh(evaluation?: ReportEvaluation): Promise<void> {
     if (evaluation !== undefined) this.last = evaluation;
     try {
+      if (evaluation !== undefined) {
+        const names = new Map(this.input.categories.map((c) => [c.id, c.name]));
+        const ap = Object.fromEntries(evaluation.perCategory.map((r) => [names.get(r.categoryId) ?? String(r.categoryId), r.ap]));
+        appendFileSync(join(this.input.workDir, PER_CLASS_FILE), `${JSON.stringify({ iteration: evaluation.iteration, ap })}\n`);
+      }
       await writeRunReport({ ...this.input, evaluation: this.last });
     } catch (err) {
       this.input.onError?.(`${join(this.input.workDir, 'report.html')}: not written: ${(err as Error).message}`);

@@ -63,6 +63,18 @@ describe('runCurves', () => {
     expect(series(loss, 'loss_cls', 'raw')).toEqual([[20, 1.2], [40, 1.0], [50, 0.9], [60, 5]]);
   });
 
+  it('has AP per class over evaluations, the 10 best at the last one when there are more', () => {
+    const dir = fakeRunDir();
+    // 12 classes c0..c11 with AP k / 100 at the last evaluation; c11 has no ground truth at the first (-1)
+    const ap = (shift: number): Record<string, number> => Object.fromEntries(Array.from({ length: 12 }, (_, k) => [`c${k}`, k === 11 && shift === 0 ? -1 : (k + shift) / 100]));
+    writeFileSync(join(dir, 'per_class.jsonl'), `${JSON.stringify({ iteration: 50, ap: ap(0) })}\n${JSON.stringify({ iteration: 100, ap: ap(1) })}\n`);
+    const set = byFile(runCurves(readRunRecords(dir)), 'ap_per_class');
+    expect(set.title).toBe('AP per class (the 10 best of 12)');
+    expect(set.series.map((s) => s.name)).toEqual(['c11', 'c10', 'c9', 'c8', 'c7', 'c6', 'c5', 'c4', 'c3', 'c2']);
+    expect(set.series[0]!.points).toEqual([[100, 0.12]]);
+    expect(set.series[1]!.points).toEqual([[50, 0.1], [100, 0.11]]);
+  });
+
   it('draws a single measurement as a visible point', async () => {
     const svg = await chartToSvg(curveSpec({ file: 'x', title: 'one', yTitle: 'y', scale: 'linear', series: [{ name: 'a', variant: 'plain', points: [[10, 1]] }] }));
     // vega draws the point layer as a path with a fill; one datum -> one symbol mark

@@ -33,6 +33,9 @@ describe('a training run writes its curves and report.html', () => {
     expect(points('loss', 'loss')).toEqual([1, 2, 3, 4]);
     expect(points('lr', 'lr')).toEqual([1, 2, 3, 4]);
     expect(points('ap', 'AP')).toEqual([2, 4]);
+    const perClass = readFileSync(join(workDir, 'per_class.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { iteration: number; ap: Record<string, number> });
+    expect(perClass.map((r) => r.iteration)).toEqual([2, 4]);
+    expect(Object.keys(perClass[0]!.ap).sort()).toEqual(['circle', 'square', 'triangle']);
     const collapse = sets.find((s) => s.file === 'collapse')!.panels!.points;
     expect([...new Set(collapse.map((p) => p.iteration))]).toEqual([0, 2, 4]);
     expect(new Set(collapse.map((p) => p.row))).toEqual(new Set(['norm-fed sites', 'norm-free sites']));
