@@ -91,7 +91,7 @@ export function configSummary(config: Record<string, unknown> | null): Array<[st
       'data',
       pick('data.valAnnotationFile') !== 'null'
         ? `train ${pick('data.trainAnnotationFile')} + ${pick('data.trainImageDir')}, val ${pick('data.valAnnotationFile')} + ${pick('data.valImageDir')}, val limit ${pick('data.valLimit')}`
-        : `${pick('data.root')} (train ${pick('data.trainSplit')}, val ${pick('data.valSplit')}, val limit ${pick('data.valLimit')})`,
+        : `${pick('data.root') === 'null' ? 'the embedded shapes set' : pick('data.root')} (train ${pick('data.trainSplit')}, val ${pick('data.valSplit')}, val limit ${pick('data.valLimit')})`,
     ],
     ['solver', `${pick('solver.optimizer')} lr ${pick('solver.baseLr')} batch ${pick('solver.batchSize')} max iter ${pick('solver.maxIter')}, ${pick('solver.schedule')} steps ${pick('solver.steps')}, warmup ${pick('solver.warmupIters')}`],
     ['periods', `log ${pick('train.logPeriod')}, eval ${pick('train.evalPeriod')}, collapse ${pick('train.collapsePeriod')}, checkpoint ${pick('train.checkpointPeriod')}`],
