@@ -32,6 +32,7 @@ import { InputError } from '../util/errors.js';
 import { Rng } from '../util/rng.js';
 import { readSafetensors } from '../weights/safetensors.js';
 import { loadTorchvisionWeights } from '../weights/torchvision.js';
+import { ProgressBar } from './progress.js';
 import { studyProgram } from './study-det-program.js';
 
 /** How the weights of a checkpoint reached the model: which parts hold trained values. */
@@ -58,6 +59,21 @@ function loadWeights(model: RetinaNet, checkpoint: string): Loaded {
   return 'psdet';
 }
 
+/** The probe images as they go by, with a `collapse probe [###...]` bar on a terminal (stderr). */
+async function* withProbeBar(batches: AsyncIterable<tf.Tensor4D>, total: number): AsyncGenerator<tf.Tensor4D> {
+  const bar = process.stderr.isTTY ? new ProgressBar(process.stderr) : null;
+  let done = 0;
+  try {
+    for await (const images of batches) {
+      yield images;
+      done += images.shape[0];
+      bar?.update(Math.min(done, total), total, null, 'collapse probe');
+    }
+  } finally {
+    bar?.clear();
+  }
+}
+
 /**
  * The collapse report of `checkpoint` in a model built from `config`, on config's probe set. `shiftFromBn`: the
  * weights come from a BN model and config's norm is psBN, so beta is shifted by -alpha (same function at start).
@@ -69,7 +85,7 @@ async function measureCheckpoint(config: Config, checkpoint: string, shiftFromBn
     afterLoad?.(model);
     if (shiftFromBn && config.model.norm === 'psbn') shiftBetaForPsbn(model.backbone.params(), config.model.psbnAlpha);
     const thresholds = { deadThreshold: config.collapse.deadThreshold, gammaThreshold: config.collapse.gammaThreshold };
-    const batches = probeBatches(config, await dataRoot(config));
+    const batches = withProbeBar(probeBatches(config, await dataRoot(config)), config.collapse.probeImages);
     if (loaded === 'torchvision-resnet') {
       // FPN and head would be random: measure the ImageNet backbone alone.
       const backbone = { forward: (images: tf.Tensor4D, opts: Parameters<RetinaNet['forward']>[1]) => model.backbone.forward(images, opts, 'backbone') };
