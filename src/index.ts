@@ -176,3 +176,7 @@ export { openRunDir, ensureWorkDir, type OpenRun, type RunOpenOptions } from './
 export { acquireRunLock, LOCK_FILE, type RunLock, type LockOwner } from './train/run-lock.js';
 export { ExplosionGuard, type Explosion, type GuardState } from './train/explosion-guard.js';
 export { planResume, changedFields, type FieldChange, type ResumePlan } from './config/resume.js';
+export { writeRunReport, RunReportWriter, type RunReportInput, type ReportEvaluation } from './report/run-report.js';
+export { writeStudyReport, type StudyArm } from './report/study-report.js';
+export { runCurves, curveSpec, writeCurves, smooth, type CurveSet, type CurveSeries } from './report/curves.js';
+export { layoutTags, tagFontSize } from './infer/draw.js';

@@ -3,8 +3,17 @@ import { dirname } from 'node:path';
 import { inputError } from '../util/errors.js';
 import type { CollapseReport, CollapseThresholds, StageCollapse } from './collapse.js';
 
-/** The figures of one stage as a log line holds them (site detail and channel indices left out). */
-export type CollapseLogStage = Omit<StageCollapse, 'thresholds'>;
+/** Channels and dead channels over the sites of one kind in a stage. */
+export interface SiteKindCount {
+  channels: number;
+  dead: number;
+}
+
+/**
+ * The figures of one stage as a log line holds them (site detail and channel indices left out), with the dead
+ * channels of norm-fed sites (a norm layer feeds the ReLU) and norm-free sites apart (absent in older logs).
+ */
+export type CollapseLogStage = Omit<StageCollapse, 'thresholds'> & { bySiteKind?: { normFed: SiteKindCount; normFree: SiteKindCount } };
 
 /** One line of `collapse.jsonl`. */
 export interface CollapseLogEntry {
@@ -18,7 +27,14 @@ export interface CollapseLogEntry {
 
 /** The log entry for `report` at `iteration`: per-stage figures and the thresholds, once per line. */
 export function collapseLogEntry(iteration: number, report: CollapseReport): CollapseLogEntry {
-  const strip = ({ thresholds: _t, ...rest }: StageCollapse): CollapseLogStage => rest;
+  const strip = ({ thresholds: _t, ...rest }: StageCollapse): CollapseLogStage => {
+    const sites = report.sites.filter((s) => rest.stage === 'total' || s.stage === rest.stage);
+    const count = (normFed: boolean): SiteKindCount => {
+      const kind = sites.filter((s) => s.normFed === normFed);
+      return { channels: kind.reduce((a, s) => a + s.channels, 0), dead: kind.reduce((a, s) => a + s.dead, 0) };
+    };
+    return { ...rest, bySiteKind: { normFed: count(true), normFree: count(false) } };
+  };
   return {
     iteration,
     images: report.images,

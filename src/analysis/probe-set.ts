@@ -1,6 +1,6 @@
 import type * as tf from '@tensorflow/tfjs-core';
 import type { Config } from '../config/types.js';
-import { CocoDataset, cocoSplitPaths } from '../data/coco.js';
+import { CocoDataset, datasetSplitPaths } from '../data/coco.js';
 import { loadSample } from '../data/loader.js';
 import { ensureShapesDataset } from '../data/shapes.js';
 import { batchToTensor } from '../data/tensor.js';
@@ -18,8 +18,8 @@ export async function dataRoot(config: Config): Promise<string> {
  * another's size.
  */
 export async function* probeBatches(config: Config, root?: string): AsyncGenerator<tf.Tensor4D> {
-  const dir = root ?? (await dataRoot(config));
-  const { annotationFile, imageDir } = cocoSplitPaths(dir, config.data.valSplit);
+  const dir = root ?? (config.data.valAnnotationFile !== null ? null : await dataRoot(config));
+  const { annotationFile, imageDir } = datasetSplitPaths(config.data, 'val', dir);
   const dataset = CocoDataset.load(annotationFile, imageDir, { forTraining: false, limit: config.collapse.probeImages });
   for (const record of dataset.images) {
     const sample = await loadSample(dataset, record.id, { minSize: config.input.testMinSize, maxSize: config.input.maxSize, flip: false });

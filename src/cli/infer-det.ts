@@ -34,6 +34,7 @@ interface InferDetFlags {
   draw: boolean;
   maxDecodePixels: number;
   verbose: boolean;
+  maxDets?: number;
 }
 
 function positiveInt(flag: string): (value: string) => number {
@@ -71,6 +72,7 @@ async function main(argv: string[]): Promise<void> {
       DEFAULT_MAX_DECODE_PIXELS,
     )
     .option('--verbose', 'also print what the GPU drivers wrote while the backend was chosen')
+    .option('--max-dets <n>', 'keep at most this many detections per image, the best-scoring ones (results and drawings)', positiveInt('--max-dets'))
     .exitOverride()
     .configureOutput({ writeErr: () => undefined });
   program.parse(argv);
@@ -105,12 +107,13 @@ async function main(argv: string[]): Promise<void> {
       outDir: flags.out,
       draw: flags.draw,
       decode: { maxDecodePixels: flags.maxDecodePixels },
+      ...(flags.maxDets !== undefined ? { maxDetections: flags.maxDets } : {}),
       onProgress: (n) => bar.tick(n),
     });
     bar.finish();
     const rate = summary.seconds > 0 ? ` (${(summary.images / summary.seconds).toFixed(2)} img/s)` : '';
     console.log(
-      `${summary.results.length} detections (score >= ${flags.score}) on ${summary.images} image(s) in ` +
+      `${summary.results.length} detections (score >= ${flags.score}${flags.maxDets !== undefined ? `, at most ${flags.maxDets} per image` : ''}) on ${summary.images} image(s) in ` +
         `${summary.seconds.toFixed(1)} s${rate}; wrote ${flags.out}/results.json${flags.draw && summary.images > 0 ? ' and the drawn images' : ''}`,
     );
     // The images that could not be read: one line each, and exit code 2 (the others' results are written).

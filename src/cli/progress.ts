@@ -1,23 +1,26 @@
 import type { WriteStream } from 'node:tty';
 
 /**
- * A one-line progress bar for a terminal: `[#######.............]  350/1500  23%  eta 0:01:12`. Log lines are
- * printed through `print`, which clears the bar first and redraws it after.
+ * A one-line progress bar for a terminal: `train [#######.............]  350/1500  23%  eta 0:01:12`, with a label
+ * per task (train, evaluation, collapse probe). Log lines are printed through `print`, which clears the bar first
+ * and redraws it after, while a task runs: a task that reached its total is finished and is not drawn again.
  */
 export class ProgressBar {
   private line = '';
 
   constructor(
-    private readonly stream: WriteStream,
+    private readonly stream: Pick<WriteStream, 'write'>,
     private readonly width = 30,
   ) {}
 
-  update(done: number, total: number, etaSeconds: number | null): void {
+  update(done: number, total: number, etaSeconds: number | null, label = 'train'): void {
     const fraction = total > 0 ? Math.min(1, done / total) : 0;
     const filled = Math.round(fraction * this.width);
     const eta = etaSeconds === null ? '' : `  eta ${formatEta(etaSeconds)}`;
-    this.line = `[${'#'.repeat(filled)}${'.'.repeat(this.width - filled)}]  ${done}/${total}  ${Math.floor(fraction * 100)}%${eta}`;
-    this.stream.write(`\r\x1b[2K${this.line}`);
+    const text = `${label} [${'#'.repeat(filled)}${'.'.repeat(this.width - filled)}]  ${done}/${total}  ${Math.floor(fraction * 100)}%${eta}`;
+    this.stream.write(`\r\x1b[2K${text}`);
+    // finished: leave it drawn until the next line, then forget it (no stale bar under later log lines)
+    this.line = done >= total ? '' : text;
   }
 
   /** Prints `text` on its own line above the bar. */

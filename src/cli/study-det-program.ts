@@ -8,6 +8,8 @@ import {
   type FineTune, type MeasureCollapse, type RunTraining,
 } from '../analysis/study.js';
 import { formatCollapseTable, formatRevivalTable } from '../analysis/table.js';
+import { writeStudyReport } from '../report/study-report.js';
+import { checkpointConfig, resolveModelSource } from '../infer/load.js';
 import { InputError } from '../util/errors.js';
 
 /**
@@ -82,7 +84,7 @@ function addConfigFlags(cmd: Command): Command {
 }
 
 /** defaults <- --config <- named flags <- --set. */
-export function configFromFlags(flags: ConfigFlags): Config {
+export function configFromFlags(flags: ConfigFlags, baseConfig: string | null = flags.config ?? null): Config {
   const named: Record<string, unknown> = {};
   const collapse: Record<string, number> = {};
   if (flags.probeImages !== undefined) collapse.probeImages = flags.probeImages;
@@ -91,7 +93,7 @@ export function configFromFlags(flags: ConfigFlags): Config {
   if (Object.keys(collapse).length > 0) named.collapse = collapse;
   if (flags.data !== undefined) named.data = { root: flags.data };
   if (flags.maxIter !== undefined) named.solver = { maxIter: flags.maxIter };
-  return resolveConfig(flags.config ?? null, [named, parseAssignments(flags.set)]);
+  return resolveConfig(baseConfig, [named, parseAssignments(flags.set)]);
 }
 
 function setupLines(config: Config): string[] {
@@ -119,7 +121,9 @@ export function studyProgram(wiring: StudyWiring): Command {
       .argument('<checkpoint>', 'psdet checkpoint directory, .pth / .safetensors state dict, torchvision:NAME or http(s) URL')
       .option('--json <file>', 'also write the full report (per site, with dead channel indices) as JSON'),
   ).action(async (checkpoint: string, flags: ConfigFlags & { json?: string }) => {
-    const config = configFromFlags(flags);
+    // A psdet checkpoint (a model_N dir, checkpoints/last, a work dir) brings its run's config.json unless --config names one.
+    const fromRun = flags.config === undefined && !checkpoint.endsWith('.safetensors');
+    const config = configFromFlags(flags, fromRun ? checkpointConfig(resolveModelSource(checkpoint).dir, null).source : (flags.config ?? null));
     const report = await wiring.measure(config, checkpoint);
     wiring.print(formatCollapseTable(report, `collapsed filters: ${checkpoint}`));
     if (flags.json !== undefined) {
@@ -159,8 +163,9 @@ export function studyProgram(wiring: StudyWiring): Command {
         });
     const setup = [...setupLines(config), `Grid: norms ${grid.norms.join(', ')}; lrs ${grid.lrs.join(', ')}; optimizers ${grid.optimizers.join(', ')}; frozen stages ${grid.frozenStages.join(', ')}; weight decay on gamma/beta ${grid.normWeightDecay ?? config.solver.weightDecay}.`];
     const path = await writeGridReport(flags.out, runs, results, { title: 'Collapsed filters: grid study', setup });
+    const page = await writeStudyReport(flags.out, 'Grid study: arms side by side', runs.map((r) => ({ id: r.id, workDir: r.config.workDir })));
     wiring.print(formatGridTable(results));
-    wiring.print(`[study] report: ${path}`);
+    wiring.print(`[study] report: ${path}, ${page}`);
   });
 
   addConfigFlags(
@@ -190,7 +195,8 @@ export function studyProgram(wiring: StudyWiring): Command {
       `Start: ${checkpoint}${induced !== undefined ? `, with ${(100 * induced).toFixed(0)}% of the channels of every ReLU-feeding backbone norm set to gamma 0.005, beta -0.05 (seeded)` : ''}; fine-tuning ${config.solver.optimizer} lr ${config.solver.baseLr}, ${config.solver.maxIter} iterations; weight decay on gamma/beta ${flags.normWeightDecay ?? config.solver.weightDecay}.`,
     ];
     const path = await writeRevivalReport(flags.out, results, { title: 'Collapsed filters: revival study', setup });
-    wiring.print(`[revive] report: ${path}`);
+    const page = await writeStudyReport(flags.out, 'Revival study: arms side by side', norms.map((norm) => ({ id: norm, workDir: join(flags.out, 'revive', norm) })));
+    wiring.print(`[revive] report: ${path}, ${page}`);
   });
 
   return program;

@@ -11,7 +11,7 @@
  * whole RetinaNet, or an ImageNet ResNet: then only the backbone stages are measured). Bad input: one line on stderr, exit code 2.
  */
 import { appendFileSync, existsSync, mkdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { CommanderError } from 'commander';
 import type { CollapseReport } from '../analysis/collapse.js';
@@ -23,6 +23,7 @@ import type { FineTune, MeasureCollapse, RunTraining } from '../analysis/study.j
 import { describeBackend, selectBackend } from '../backend/index.js';
 import type { Config, NormKind } from '../config/types.js';
 import { buildRetinaNet } from '../model/build.js';
+import { resolveModelSource } from '../infer/load.js';
 import type { RetinaNet } from '../model/retinanet.js';
 import { latestCheckpoint, loadModelWeights, resolveResume } from '../train/checkpoint.js';
 import { runTraining, type JobReporter } from '../train/job.js';
@@ -33,6 +34,7 @@ import { fetchWeights } from '../weights/source.js';
 import { readWeightsFile } from '../weights/state-dict.js';
 import { loadTorchvisionWeights } from '../weights/torchvision.js';
 import { oneLineError } from './exit.js';
+import { ProgressBar } from './progress.js';
 import { downloadProgress } from './weights.js';
 import { studyProgram } from './study-det-program.js';
 
@@ -50,8 +52,10 @@ async function prefetch(checkpoint: string): Promise<void> {
 
 /** Loads CHECKPOINT (see the header) into `model`. */
 function loadWeights(model: RetinaNet, spec: string): Loaded {
-  const checkpoint = fetched.get(spec) ?? spec;
+  let checkpoint = fetched.get(spec) ?? spec;
   if (!existsSync(checkpoint)) throw new InputError(`${checkpoint}: checkpoint not found`);
+  // checkpoints/last: the pointer file naming the run's newest checkpoint
+  if (statSync(checkpoint).isFile() && basename(checkpoint) === 'last') checkpoint = resolveModelSource(checkpoint).dir;
   if (statSync(checkpoint).isFile()) {
     const weights = readWeightsFile(checkpoint);
     if ([...weights.tensors.keys()].some((k) => k.startsWith('backbone.body.'))) {
@@ -67,6 +71,21 @@ function loadWeights(model: RetinaNet, spec: string): Loaded {
   return 'psdet';
 }
 
+/** The probe images as they go by, with a `collapse probe [###...]` bar on a terminal (stderr). */
+async function* withProbeBar(batches: AsyncIterable<tf.Tensor4D>, total: number): AsyncGenerator<tf.Tensor4D> {
+  const bar = process.stderr.isTTY ? new ProgressBar(process.stderr) : null;
+  let done = 0;
+  try {
+    for await (const images of batches) {
+      yield images;
+      done += images.shape[0];
+      bar?.update(Math.min(done, total), total, null, 'collapse probe');
+    }
+  } finally {
+    bar?.clear();
+  }
+}
+
 /**
  * The collapse report of `checkpoint` in a model built from `config`, on config's probe set. `shiftFromBn`: the
  * weights come from a BN model and config's norm is psBN, so beta is shifted by -alpha (same function at start).
@@ -78,7 +97,7 @@ async function measureCheckpoint(config: Config, checkpoint: string, shiftFromBn
     afterLoad?.(model);
     if (shiftFromBn && config.model.norm === 'psbn') shiftBetaForPsbn(model.backbone.params(), config.model.psbnAlpha);
     const thresholds = { deadThreshold: config.collapse.deadThreshold, gammaThreshold: config.collapse.gammaThreshold };
-    const batches = probeBatches(config, await dataRoot(config));
+    const batches = withProbeBar(probeBatches(config, await dataRoot(config)), config.collapse.probeImages);
     if (loaded === 'torchvision-resnet') {
       // FPN and head would be random: measure the ImageNet backbone alone.
       const backbone = { forward: (images: tf.Tensor4D, opts: Parameters<RetinaNet['forward']>[1]) => model.backbone.forward(images, opts, 'backbone') };

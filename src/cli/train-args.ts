@@ -1,6 +1,6 @@
 import { Command, CommanderError, Option } from 'commander';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, statSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { defaultConfig } from '../config/defaults.js';
 import { mergeOverrides, parseAssignments, readConfigFile, resolveConfig } from '../config/resolve.js';
@@ -8,6 +8,7 @@ import type { Config } from '../config/types.js';
 import { InputError } from '../util/errors.js';
 import { parseWeightsSpec } from '../weights/source.js';
 import { WEIGHTS_HELP } from './weights-help.js';
+import { findLastRun } from './last-run.js';
 
 /** The config used when none is named: the tiny RetinaNet on the embedded shapes set. */
 export const DEFAULT_CONFIG = fileURLToPath(new URL('../../models/retinanet_r18_tiny_shapes.json', import.meta.url));
@@ -28,6 +29,8 @@ export interface TrainCommand {
   verbose: boolean;
   /** Fine-tune from these weights (src/cli/weights.ts), null = the config's initialisation. */
   weights: string | null;
+  /** Print the resolved config as JSON and exit (--print-config). */
+  printConfig: boolean;
 }
 
 function number(flag: string): (value: string) => number {
@@ -45,6 +48,10 @@ export function trainProgram(): Command {
     .argument('[CONFIG]', 'model config (models/*.json)')
     .addOption(new Option('--norm <kind>', 'backbone norm layer').choices(['bn', 'frozen_bn', 'psbn']))
     .option('--data <dir>', 'COCO-layout dataset root (annotations/, train2017/, val2017/)')
+    .option('--train-json <file>', 'training annotation file (COCO JSON), with --train-images: a dataset from any pair of paths')
+    .option('--train-images <dir>', 'image folder of --train-json')
+    .option('--val-json <file>', 'validation annotation file (COCO JSON), with --val-images')
+    .option('--val-images <dir>', 'image folder of --val-json')
     .option('--skip-bad-images', 'an unreadable image is a warning (counted, and left out of its batch), not an error')
     .option('--work-dir <dir>', 'run directory (default work_dirs/<config>-<norm>)')
     .addOption(new Option('--backend <name>', 'tfjs backend').choices(['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu']))
@@ -58,6 +65,7 @@ export function trainProgram(): Command {
     .option('--set <key=value...>', 'any config field, e.g. --set solver.steps=[600,800] train.evalPeriod=200')
     .option('--no-progress', 'no progress bar even on a terminal')
     .option('--verbose', 'also print what the GPU drivers wrote while the backend was chosen')
+    .option('--print-config', 'print the resolved config (defaults <- CONFIG <- flags) as JSON and exit')
     .exitOverride()
     .configureOutput({ writeErr: () => undefined });
   return program;
@@ -79,6 +87,10 @@ export function parseTrainArgs(args: readonly string[]): TrainCommand {
     norm?: string;
     data?: string;
     skipBadImages?: boolean;
+    trainJson?: string;
+    trainImages?: string;
+    valJson?: string;
+    valImages?: string;
     workDir?: string;
     backend?: string;
     resume?: string | boolean;
@@ -91,6 +103,7 @@ export function parseTrainArgs(args: readonly string[]): TrainCommand {
     progress: boolean;
     verbose?: boolean;
     weights?: string;
+    printConfig?: boolean;
   }>();
   const configPath = program.args[0] ?? DEFAULT_CONFIG;
   if (!existsSync(configPath)) throw new InputError(`${configPath}: config file not found`);
@@ -101,6 +114,10 @@ export function parseTrainArgs(args: readonly string[]): TrainCommand {
   if (o.norm !== undefined) model.norm = o.norm;
   if (o.data !== undefined) data.root = o.data;
   if (o.skipBadImages === true) data.skipBadImages = true;
+  if (o.trainJson !== undefined) data.trainAnnotationFile = o.trainJson;
+  if (o.trainImages !== undefined) data.trainImageDir = o.trainImages;
+  if (o.valJson !== undefined) data.valAnnotationFile = o.valJson;
+  if (o.valImages !== undefined) data.valImageDir = o.valImages;
   if (o.workDir !== undefined) named.workDir = o.workDir;
   if (o.backend !== undefined) named.backend = o.backend;
   if (o.maxIter !== undefined) solver.maxIter = o.maxIter;
@@ -111,7 +128,9 @@ export function parseTrainArgs(args: readonly string[]): TrainCommand {
   if (Object.keys(solver).length > 0) named.solver = solver;
   if (Object.keys(data).length > 0) named.data = data;
   const overrides: unknown[] = [named, ...(o.set ?? []).map((a) => parseAssignments([a]))];
-  const resume = o.resume === undefined ? null : o.resume === true ? 'auto' : String(o.resume);
+  let resume = o.resume === undefined ? null : o.resume === true ? 'auto' : String(o.resume);
+  // checkpoints/last, the pointer file: its checkpoints directory, whose latest is the one it names
+  if (resume !== null && resume !== 'auto' && basename(resume) === 'last' && existsSync(resume) && statSync(resume).isFile()) resume = dirname(resume);
   // An unknown torchvision:NAME or a malformed URL is reported before anything loads.
   if (o.weights !== undefined) parseWeightsSpec(o.weights);
   return {
@@ -123,6 +142,7 @@ export function parseTrainArgs(args: readonly string[]): TrainCommand {
     progress: o.progress,
     verbose: o.verbose === true,
     weights: o.weights ?? null,
+    printConfig: o.printConfig === true,
   };
 }
 
@@ -139,8 +159,21 @@ export function resolveTrainConfig(cmd: TrainCommand): Config {
   if (config.model.pretrainedBackbone !== null) parseWeightsSpec(config.model.pretrainedBackbone);
   const fileSetsWorkDir = (readConfigFile(cmd.configPath) as { workDir?: unknown }).workDir !== undefined;
   if (!fileSetsWorkDir && config.workDir === defaultConfig().workDir && !flagSetsWorkDir(cmd.overrides)) {
-    config.workDir = `work_dirs/${config.name}-${config.model.norm}`;
+    config.workDir = defaultWorkDir(config);
+    // --resume PATH: the run that checkpoint belongs to; --resume / --eval-only naming no run (no --work-dir, no
+    // --norm): the latest run of this config. Either way with the run's config.json, flags on top.
+    const last = flagSetsNorm(cmd.overrides)
+      ? null
+      : cmd.resume !== null && cmd.resume !== 'auto'
+        ? runDirOf(cmd.resume)
+        : cmd.resume !== null || cmd.evalOnly
+          ? findLastRun(config.workDir, config.name)
+          : null;
+    // the run's own directory, wherever train-det runs from now (its config.json may hold a relative workDir)
+    if (last !== null) config.workDir = last;
   }
+  // Resuming (or evaluating) a run without naming a CONFIG: the run's own config.json, flags on top; a CONFIG named
+  // again is compared with it when the run opens (src/train/run-dir.ts).
   const savedPath = join(config.workDir, 'config.json');
   if ((cmd.resume !== null || cmd.evalOnly) && !cmd.configGiven && existsSync(savedPath)) {
     const saved = mergeOverrides(defaultConfig(), readConfigFile(savedPath), savedPath);
@@ -148,6 +181,21 @@ export function resolveTrainConfig(cmd: TrainCommand): Config {
     return { ...saved, workDir: config.workDir };
   }
   return config;
+}
+
+/** `work_dirs/<name>-<norm>`: runs with different norms never resume each other's checkpoints. */
+export function defaultWorkDir(config: Config): string {
+  return `work_dirs/${config.name}-${config.model.norm}`;
+}
+
+/** The work dir a checkpoint (model_N, checkpoints/ or the work dir itself) belongs to: the nearest one with config.json. */
+function runDirOf(path: string): string | null {
+  const dir = resolve(path);
+  return [dir, dirname(dir), dirname(dirname(dir))].find((d) => existsSync(join(d, 'config.json'))) ?? null;
+}
+
+function flagSetsNorm(overrides: unknown[]): boolean {
+  return overrides.some((o) => typeof o === 'object' && o !== null && typeof (o as { model?: { norm?: unknown } }).model === 'object' && (o as { model: { norm?: unknown } }).model.norm !== undefined);
 }
 
 function flagSetsWorkDir(overrides: unknown[]): boolean {

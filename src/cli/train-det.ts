@@ -11,7 +11,8 @@ import { TrainingFailedError } from '../train/failure.js';
 import type { OpenRun } from '../train/run-dir.js';
 import { InputError } from '../util/errors.js';
 import { oneLineError } from './exit.js';
-import { parseTrainArgs, resolveTrainConfig, setsMaxIter } from './train-args.js';
+import { recordLastRun } from './last-run.js';
+import { defaultWorkDir, parseTrainArgs, resolveTrainConfig, setsMaxIter } from './train-args.js';
 import { ProgressBar } from './progress.js';
 
 /**
@@ -69,12 +70,18 @@ async function main(args: readonly string[]): Promise<number> {
     }
     return failLine(err, null) ?? Promise.reject(err);
   }
+  if (cmd.printConfig) {
+    process.stdout.write(`${JSON.stringify(config, null, 2)}\n`);
+    return EXIT.ok;
+  }
 
   // The work dir is this process's alone from here (train.lock) until it exits.
   let run: OpenRun;
   try {
     const { openRunDir } = await import('../train/run-dir.js');
     run = openRunDir(config, { resume: cmd.resume, evalOnly: cmd.evalOnly, maxIterGiven: setsMaxIter(cmd) });
+    // `train-det --resume` naming no run continues this one (work_dirs/<name>.last)
+    if (!cmd.evalOnly) recordLastRun(defaultWorkDir(config), config.name, config.workDir);
   } catch (err) {
     return failLine(err, null) ?? Promise.reject(err);
   }
@@ -114,6 +121,7 @@ async function main(args: readonly string[]): Promise<number> {
       const rate = done > progressStart.done ? (now - progressStart.at) / 1000 / (done - progressStart.done) : null;
       bar.update(done, total, rate === null ? null : rate * (total - done));
     },
+    task: (label, done, total) => bar?.update(done, total, null, label),
     trainerReady: (t) => (trainer = t),
   };
 

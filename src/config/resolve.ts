@@ -148,6 +148,8 @@ export function validate(config: Config, source: string): void {
     [int(t.explosionWarmupIters, 1), 'train.explosionWarmupIters', 'an integer >= 1'],
     [int(c.probeImages, 1), 'collapse.probeImages', 'a positive integer'],
     [c.gammaThreshold >= 0, 'collapse.gammaThreshold', 'at least 0'],
+    [(data.trainAnnotationFile === null) === (data.trainImageDir === null), 'data.trainImageDir', 'set together with data.trainAnnotationFile (--train-json with --train-images)'],
+    [(data.valAnnotationFile === null) === (data.valImageDir === null), 'data.valImageDir', 'set together with data.valAnnotationFile (--val-json with --val-images)'],
   ];
   for (const [ok, path, expected] of rules) {
     if (!ok) throw new InputError(`${source}: field "${path}" must be ${expected}, got ${JSON.stringify(get(path))}`);

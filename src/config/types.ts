@@ -79,6 +79,14 @@ export interface DataConfig {
   root: string | null;
   trainSplit: string;
   valSplit: string;
+  /**
+   * A split given as any pair of paths (detectron2's `register_coco_instances`): the COCO annotation file and its
+   * image folder. Both or neither per split; when set they replace `root` + split for that split.
+   */
+  trainAnnotationFile: string | null;
+  trainImageDir: string | null;
+  valAnnotationFile: string | null;
+  valImageDir: string | null;
   /** Use only the first N training images (after sorting by id); 0 = all. */
   trainLimit: number;
   /** Use only the first N validation images; 0 = all. */

@@ -325,6 +325,22 @@ function whyNoTrainingImages(imageCount: number, raw: Map<number, { labels: numb
   );
 }
 
+/**
+ * The annotation file and image folder of the train or val split of `data`: its own pair of paths when set, else
+ * `root`'s COCO layout. `root` is only read when the split has no pair (null: the caller has no root to offer).
+ */
+export function datasetSplitPaths(
+  data: { trainSplit: string; valSplit: string; trainAnnotationFile: string | null; trainImageDir: string | null; valAnnotationFile: string | null; valImageDir: string | null },
+  which: 'train' | 'val',
+  root: string | null,
+): { annotationFile: string; imageDir: string } {
+  const annotationFile = which === 'train' ? data.trainAnnotationFile : data.valAnnotationFile;
+  const imageDir = which === 'train' ? data.trainImageDir : data.valImageDir;
+  if (annotationFile !== null && imageDir !== null) return { annotationFile, imageDir };
+  if (root === null) throw new InputError(`data.root: needed for the ${which} split (or give --${which}-json with --${which}-images)`);
+  return cocoSplitPaths(root, which === 'train' ? data.trainSplit : data.valSplit);
+}
+
 function clamp(v: number, lo: number, hi: number): number {
   return v < lo ? lo : v > hi ? hi : v;
 }

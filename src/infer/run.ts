@@ -140,6 +140,8 @@ export interface InferOptions {
   draw: boolean;
   /** Pixel limits for decoding (very large images are shrunk while decoding). */
   decode?: DecodeLimits;
+  /** At most this many detections per image, the best-scoring ones (default: all above the threshold). */
+  maxDetections?: number;
   /** Called after each batch with the number of images done in it (read or not). */
   onProgress?: (count: number) => void;
 }
@@ -196,7 +198,7 @@ export async function runInference(detector: Detector, inputs: readonly ImageInp
       } finally {
         tensor.dispose();
       }
-      const kept = dets.map((d, i) => filterScore(toOriginal(d, batch[i]!), opts.scoreThreshold));
+      const kept = dets.map((d, i) => filterScore(toOriginal(d, batch[i]!), opts.scoreThreshold, opts.maxDetections));
       seconds += (performance.now() - t0) / 1000;
       for (let i = 0; i < batch.length; i++) {
         results.push(...toCocoResults(batch[i]!.input.imageId, kept[i]!, opts.categories.ids));
@@ -220,9 +222,13 @@ export function drawnPath(outDir: string, imagePath: string): string {
   return join(outDir, `${basename(imagePath, extname(imagePath))}.${jpeg ? 'jpg' : 'png'}`);
 }
 
-/** Keeps detections scoring at least `threshold`. */
-export function filterScore(det: ImageDetections, threshold: number): ImageDetections {
-  const keep = Array.from(det.scores.keys()).filter((i) => det.scores[i]! >= threshold);
+/** Keeps detections scoring at least `threshold`; with `maxDetections`, only that many best-scoring ones (in their order). */
+export function filterScore(det: ImageDetections, threshold: number, maxDetections = Number.POSITIVE_INFINITY): ImageDetections {
+  let keep = Array.from(det.scores.keys()).filter((i) => det.scores[i]! >= threshold);
+  if (keep.length > maxDetections) {
+    const best = new Set([...keep].sort((a, b) => det.scores[b]! - det.scores[a]! || a - b).slice(0, maxDetections));
+    keep = keep.filter((i) => best.has(i));
+  }
   const boxes = new Float32Array(keep.length * 4);
   keep.forEach((k, j) => boxes.set(det.boxes.subarray(4 * k, 4 * k + 4), 4 * j));
   return { boxes, scores: Float32Array.from(keep, (k) => det.scores[k]!), labels: Int32Array.from(keep, (k) => det.labels[k]!) };

@@ -1,4 +1,4 @@
-import { basename, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type * as tf from '@tensorflow/tfjs-core';
 import { collapseLogEntry, type CollapseLogEntry } from '../analysis/collapse-log.js';
@@ -9,7 +9,7 @@ import { formatCollapseTable } from '../analysis/table.js';
 import type { BackendInfo } from '../backend/index.js';
 import type { Config } from '../config/types.js';
 import { writeCategoryList } from '../data/categories.js';
-import { CocoDataset, cocoSplitPaths, type Category } from '../data/coco.js';
+import { CocoDataset, datasetSplitPaths, type Category } from '../data/coco.js';
 import { DataLoader, loaderOptionsFromConfig, type BadImageWarning } from '../data/loader.js';
 import { ensureShapesDataset } from '../data/shapes.js';
 import { batchToTensor } from '../data/tensor.js';
@@ -18,6 +18,7 @@ import { readGroundTruth } from '../eval/coco-json.js';
 import { summaryLines } from '../eval/report.js';
 import { buildRetinaNet } from '../model/build.js';
 import type { RetinaNet } from '../model/retinanet.js';
+import { RunReportWriter } from '../report/run-report.js';
 import { InputError } from '../util/errors.js';
 import { logProgress } from '../weights/download.js';
 import { applyWeights, readWeightsSpec } from '../weights/load.js';
@@ -34,6 +35,8 @@ export const SHAPES_DIR = fileURLToPath(new URL('../../data/shapes', import.meta
 export interface JobReporter {
   info(line: string): void;
   progress?(done: number, total: number, etaSeconds: number | null): void;
+  /** Progress of a task other than training: 'evaluation' (val images), 'collapse probe' (probe images). */
+  task?(label: string, done: number, total: number): void;
   /** The trainer exists: the CLI hooks SIGINT / SIGTERM to its `requestStop`. */
   trainerReady?(trainer: { requestStop(): void }): void;
 }
@@ -73,17 +76,19 @@ interface RunData {
 }
 
 async function loadData(config: Config, needTrain: boolean): Promise<RunData> {
-  const root = config.data.root ?? (await ensureShapesDataset(SHAPES_DIR));
-  const ann = (split: string): string => cocoSplitPaths(root, split).annotationFile;
-  const dir = (split: string): string => cocoSplitPaths(root, split).imageDir;
-  const { trainSplit, valSplit, trainLimit, valLimit, skipEmptyTrainImages } = config.data;
-  const val = CocoDataset.load(ann(valSplit), dir(valSplit), { forTraining: false, limit: valLimit });
+  const d = config.data;
+  // --train-json/--train-images and --val-json/--val-images need no root; else the root (or the shapes set)
+  const pairsOnly = d.valAnnotationFile !== null && (d.trainAnnotationFile !== null || !needTrain);
+  const root = d.root ?? (pairsOnly ? null : await ensureShapesDataset(SHAPES_DIR));
+  const trainPaths = datasetSplitPaths(d, 'train', root);
+  const valPaths = datasetSplitPaths(d, 'val', root);
+  const val = CocoDataset.load(valPaths.annotationFile, valPaths.imageDir, { forTraining: false, limit: d.valLimit });
   const train = needTrain
-    ? CocoDataset.load(ann(trainSplit), dir(trainSplit), { forTraining: true, skipEmpty: skipEmptyTrainImages, limit: trainLimit })
+    ? CocoDataset.load(trainPaths.annotationFile, trainPaths.imageDir, { forTraining: true, skipEmpty: d.skipEmptyTrainImages, limit: d.trainLimit })
     : val;
   for (const [set, file] of [
-    [train, ann(trainSplit)],
-    [val, ann(valSplit)],
+    [train, trainPaths.annotationFile],
+    [val, valPaths.annotationFile],
   ] as const) {
     if (set.categories.length !== config.model.numClasses) {
       throw new InputError(
@@ -91,7 +96,7 @@ async function loadData(config: Config, needTrain: boolean): Promise<RunData> {
       );
     }
   }
-  return { root, train, val, valAnnFile: ann(valSplit) };
+  return { root: root ?? dirname(valPaths.annotationFile), train, val, valAnnFile: valPaths.annotationFile };
 }
 
 /**
@@ -128,9 +133,16 @@ export async function runTraining(config: Config, options: Partial<JobOptions> =
   // The class list beside config.json, so the run's checkpoints name their classes and COCO ids wherever they run.
   writeCategoryList(workDir, data.val.categories);
   let lastCollapse: CollapseReport | null = null;
+  // Curves and report.html in the work dir, refreshed at each evaluation and at the end.
+  const report = new RunReportWriter({
+    workDir,
+    categories: data.val.categories,
+    valImages: data.val.images,
+    onError: (message) => reporter.info(`warning: ${message}`),
+  });
 
   const evaluate = async (iteration: number, tag = `iter${iteration}`): Promise<EvaluationResult> => {
-    const r = await evaluateDetector(model, valLoader.batches(), gt, {
+    const r = await evaluateDetector(model, counted(valLoader.batches(), (b) => b.samples.length, 'evaluation', data.val.images.length), gt, {
       toTensor,
       categoryIdOf: (label) => data.val.labelToCategoryId(label),
       outDir: join(workDir, 'eval'),
@@ -138,10 +150,12 @@ export async function runTraining(config: Config, options: Partial<JobOptions> =
     });
     reporter.info(`evaluation (${tag}): ${r.images} images in ${r.seconds.toFixed(1)} s`);
     for (const line of summaryLines(r.result.params, r.result.stats)) reporter.info(line);
+    if (iteration >= 0) await report.refresh({ iteration, stats: r.stats, perCategory: r.result.perCategory, detections: r.detections });
     return r;
   };
   const collapse = async (iteration: number): Promise<CollapseLogEntry> => {
-    lastCollapse = await measureCollapse(model, probeBatches(config, data.root), {
+    const probeImages = Math.min(config.collapse.probeImages, data.val.images.length);
+    lastCollapse = await measureCollapse(model, counted(probeBatches(config, data.root), (t) => t.shape[0], 'collapse probe', probeImages), {
       deadThreshold: config.collapse.deadThreshold,
       gammaThreshold: config.collapse.gammaThreshold,
     });
@@ -192,12 +206,19 @@ export async function runTraining(config: Config, options: Partial<JobOptions> =
       options.initWeights.load(model, data.train.categories);
       reporter.info(`initial weights: ${options.initWeights.label}`);
     }
+    let startIteration = 0;
     if (options.resume !== null && options.resume !== undefined) {
       const ckpt = resolveResume(options.resume, trainer.checkpointsDir);
       if (ckpt === null) reporter.info(`--resume ${options.resume}: no checkpoint in ${trainer.checkpointsDir}, starting fresh`);
-      else reporter.info(`resumed from ${ckpt} at iteration ${trainer.resume(ckpt).iteration}`);
+      else {
+        startIteration = trainer.resume(ckpt).iteration;
+        reporter.info(`resumed from ${ckpt} at iteration ${startIteration}`);
+      }
     }
+    // The starting point of the collapse curves: the weights before the first step (a cheap probe pass).
+    if (startIteration === 0 && config.train.collapsePeriod > 0) await trainer.runCollapse(0);
     const result = await trainer.run();
+    await report.refresh();
     if (result.stopped) return finish(null, result.iteration, true, result.lastCheckpoint, null);
     reporter.info(`training done: ${result.iteration} iterations in ${formatDuration((performance.now() - start) / 1000)}`);
     const skipped = trainLoader.badImageCount + valLoader.badImageCount;
@@ -212,6 +233,17 @@ export async function runTraining(config: Config, options: Partial<JobOptions> =
     optimizer.dispose();
     model.dispose();
     await Promise.all([trainLoader.close(), valLoader.close()]);
+  }
+
+  /** `items` as they are, telling the reporter how many of `total` went by. */
+  async function* counted<T>(items: AsyncIterable<T>, size: (item: T) => number, label: string, total: number): AsyncGenerator<T> {
+    let done = 0;
+    reporter.task?.(label, 0, total);
+    for await (const item of items) {
+      yield item;
+      done += size(item);
+      reporter.task?.(label, Math.min(done, total), total);
+    }
   }
 
   function mapLine(stats: Record<string, number>): string {

@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -6,6 +6,7 @@ import { buildReport } from '../../src/analysis/collapse.js';
 import { appendCollapseLog } from '../../src/analysis/collapse-log.js';
 import { parseChoiceList, parseNumberList, studyProgram, type StudyWiring } from '../../src/cli/study-det-program.js';
 import type { Config } from '../../src/config/types.js';
+import { defaultConfig } from '../../src/config/defaults.js';
 import { InputError } from '../../src/util/errors.js';
 
 const dirs: string[] = [];
@@ -40,6 +41,19 @@ function fakeWiring(printed: string[], configs: Config[]): StudyWiring {
   };
 }
 
+/** A work dir as train-det leaves it: config.json (ResNet-34, psBN) and checkpoints/last -> model_0000004. */
+function fakeRun(): string {
+  const workDir = tempDir();
+  const config = defaultConfig();
+  config.model.depth = 34;
+  config.model.norm = 'psbn';
+  writeFileSync(join(workDir, 'config.json'), JSON.stringify(config));
+  mkdirSync(join(workDir, 'checkpoints', 'model_0000004'), { recursive: true });
+  writeFileSync(join(workDir, 'checkpoints', 'model_0000004', 'model.safetensors'), '');
+  writeFileSync(join(workDir, 'checkpoints', 'last'), 'model_0000004\n');
+  return workDir;
+}
+
 const run = (wiring: StudyWiring, args: string[]) => studyProgram(wiring).parseAsync(args, { from: 'user' });
 
 describe('study-det', () => {
@@ -47,16 +61,31 @@ describe('study-det', () => {
     const printed: string[] = [];
     const configs: Config[] = [];
     const out = join(tempDir(), 'r.json');
+    const last = join(fakeRun(), 'checkpoints', 'last');
     await run(fakeWiring(printed, configs), [
-      'collapse', 'ckpt/last', '--probe-images', '4', '--dead-threshold', '0.01', '--data', '/coco', '--set', 'model.depth=18', '--json', out,
+      'collapse', last, '--probe-images', '4', '--dead-threshold', '0.01', '--data', '/coco', '--set', 'model.depth=18', '--json', out,
     ]);
     expect(configs[0]!.collapse).toMatchObject({ probeImages: 4, deadThreshold: 0.01, gammaThreshold: 1e-2 });
     expect(configs[0]!.data.root).toBe('/coco');
     expect(configs[0]!.model.depth).toBe(18);
-    expect(printed[0]).toContain('collapsed filters: ckpt/last');
+    expect(printed[0]).toContain(`collapsed filters: ${last}`);
+    // the rest from the run's config.json
+    expect(configs[0]!.model.norm).toBe('psbn');
     // 1 dead of 4 stem channels.
     expect(printed[0]).toMatch(/stem\s+1\s+4\s+1\s+25\.0%/);
     expect(JSON.parse(readFileSync(out, 'utf8')).sites[0].deadChannels).toEqual([0]);
+  });
+
+  it('collapse: a checkpoint without --config reads its run\'s config.json; --config wins', async () => {
+    const configs: Config[] = [];
+    const workDir = fakeRun();
+    await run(fakeWiring([], configs), ['collapse', join(workDir, 'checkpoints', 'last')]);
+    await run(fakeWiring([], configs), ['collapse', join(workDir, 'checkpoints', 'model_0000004')]);
+    expect(configs.map((c) => [c.model.depth, c.model.norm])).toEqual([[34, 'psbn'], [34, 'psbn']]);
+    const elsewhere = tempDir();
+    mkdirSync(join(elsewhere, 'model_0000001'));
+    writeFileSync(join(elsewhere, 'model_0000001', 'model.safetensors'), '');
+    await expect(run(fakeWiring([], configs), ['collapse', join(elsewhere, 'model_0000001')])).rejects.toThrow(/no config.json .* pass --config FILE/);
   });
 
   it('grid: trains every cell, skips finished ones on a second call, writes the report', async () => {

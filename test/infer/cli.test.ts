@@ -45,6 +45,21 @@ describe('infer-det', () => {
     expect(r.stdout).toMatch(/detections \(score >= 0.1\) on 2 image\(s\)/);
   });
 
+  it('--max-dets keeps the best N detections per image, in results.json and in the drawings', () => {
+    const all = inferDet(work, images, '--out', join(work, 'out-all'), '--score', '0', '--no-draw');
+    const capped = inferDet(work, images, '--out', join(work, 'out-capped'), '--score', '0', '--max-dets', '2');
+    expect([all.status, capped.status]).toEqual([0, 0]);
+    type R = { image_id: number; score: number };
+    const read = (dir: string): R[] => JSON.parse(readFileSync(join(work, dir, 'results.json'), 'utf8')) as R[];
+    for (const id of [42, 43]) {
+      const every = read('out-all').filter((d) => d.image_id === id).map((d) => d.score).sort((x, y) => y - x);
+      const kept = read('out-capped').filter((d) => d.image_id === id).map((d) => d.score).sort((x, y) => y - x);
+      expect(every.length).toBeGreaterThan(2);
+      expect(kept).toEqual(every.slice(0, 2));
+    }
+    expect(capped.stdout).toMatch(/score >= 0, at most 2 per image\) on 2 image\(s\)/);
+  });
+
   it('export-det writes a deploy model that infer-det runs to the same results as the checkpoint', () => {
     const deploy = join(work, 'deploy');
     const exported = runCli('export-det.ts', [ckpt, '--out', deploy], 120_000);
