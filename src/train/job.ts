@@ -1,3 +1,4 @@
+import { writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type * as tf from '@tensorflow/tfjs-core';
@@ -73,6 +74,7 @@ interface RunData {
   train: CocoDataset;
   val: CocoDataset;
   valAnnFile: string;
+  trainAnnFile: string;
 }
 
 async function loadData(config: Config, needTrain: boolean): Promise<RunData> {
@@ -86,17 +88,21 @@ async function loadData(config: Config, needTrain: boolean): Promise<RunData> {
   const train = needTrain
     ? CocoDataset.load(trainPaths.annotationFile, trainPaths.imageDir, { forTraining: true, skipEmpty: d.skipEmptyTrainImages, limit: d.trainLimit })
     : val;
-  for (const [set, file] of [
-    [train, trainPaths.annotationFile],
-    [val, valPaths.annotationFile],
-  ] as const) {
-    if (set.categories.length !== config.model.numClasses) {
-      throw new InputError(
-        `${file}: has ${set.categories.length} categories but model.numClasses is ${config.model.numClasses} (set it with --set model.numClasses=${set.categories.length})`,
-      );
-    }
+  if (train.categories.length !== val.categories.length) {
+    throw new InputError(`${valPaths.annotationFile}: has ${val.categories.length} categories but the training split ${trainPaths.annotationFile} has ${train.categories.length}`);
   }
-  return { root: root ?? dirname(valPaths.annotationFile), train, val, valAnnFile: valPaths.annotationFile };
+  return { root: root ?? dirname(valPaths.annotationFile), train, val, valAnnFile: valPaths.annotationFile, trainAnnFile: trainPaths.annotationFile };
+}
+
+/**
+ * The model's class count against the dataset's. Fine-tuning from other weights on a fresh run takes the count from
+ * the dataset (the class layer is re-initialised or mapped by the weights loader), and says so; otherwise a
+ * mismatch is an error naming the file and the flag that fixes it.
+ * @returns the count the model is built with
+ */
+export function datasetClassCount(numClasses: number, categories: number, file: string, fineTuningFresh: boolean): number {
+  if (categories === numClasses || fineTuningFresh) return categories;
+  throw new InputError(`${file}: has ${categories} categories but model.numClasses is ${numClasses} (set it with --set model.numClasses=${categories})`);
 }
 
 /**
@@ -111,6 +117,14 @@ export async function runTraining(config: Config, options: Partial<JobOptions> =
   reporter.info(
     `data: ${data.root} (train ${config.data.trainSplit}: ${evalOnly ? '-' : data.train.images.length} images, val ${config.data.valSplit}: ${data.val.images.length} images)`,
   );
+  const fineTuningFresh =
+    !evalOnly && options.initWeights !== undefined && resolveResume(options.resume ?? 'auto', join(config.workDir, 'checkpoints')) === null;
+  const numClasses = datasetClassCount(config.model.numClasses, data.train.categories.length, data.trainAnnFile, fineTuningFresh);
+  if (numClasses !== config.model.numClasses) {
+    reporter.info(`model.numClasses ${config.model.numClasses} -> ${numClasses}: the categories of ${data.trainAnnFile} (written to config.json)`);
+    config.model.numClasses = numClasses;
+    writeFileSync(join(config.workDir, 'config.json'), `${JSON.stringify(config, null, 2)}\n`);
+  }
   const gt = readGroundTruth(data.valAnnFile);
   const { pixelMean, pixelStd } = config.input;
   const toTensor = (batch: Batch): tf.Tensor4D => batchToTensor(batch, pixelMean, pixelStd);

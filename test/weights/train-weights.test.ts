@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -20,7 +20,7 @@ const SMALL = [
 ];
 
 describe('train-det --weights (child process)', () => {
-  it('fine-tunes a psBN model on the shapes set from a 91-class torchvision RetinaNet: betas shifted, class layer re-initialised', async () => {
+  it('fine-tunes a psBN model on the shapes set from a 91-class torchvision RetinaNet: betas shifted, class count from the dataset, class layer re-initialised', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'psdet-finetune-'));
     try {
       // "COCO-trained" weights for the same network with torchvision's 91 class slots, under torchvision names.
@@ -30,7 +30,9 @@ describe('train-det --weights (child process)', () => {
       writeSafetensors(weights, await toTorchvisionTensors(coco, 'retinanet'));
       const betas = coco.backbone.params().filter((p) => p.name.endsWith('.beta')).length;
       coco.dispose();
-      const r = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/train-det.ts'), ...SMALL, '--norm', 'psbn', '--weights', weights, '--work-dir', join(dir, 'run')], {
+      // The config says 80 classes (COCO's); the shapes set has 3: a fresh fine-tuning run takes the dataset's count.
+      const run = ['--import', 'tsx', join(ROOT, 'src/cli/train-det.ts'), ...SMALL, '--set', 'model.numClasses=80', '--norm', 'psbn', '--weights', weights, '--work-dir', join(dir, 'run')];
+      const r = spawnSync(process.execPath, run, {
         cwd: ROOT,
         encoding: 'utf8',
         timeout: 300_000,
@@ -38,10 +40,28 @@ describe('train-det --weights (child process)', () => {
       });
       expect(r.stderr).toBe('');
       expect(r.status).toBe(0);
+      expect(r.stdout).toMatch(/model\.numClasses 80 -> 3: the categories of \S+instances_train2017\.json \(written to config\.json\)/);
+      expect((JSON.parse(readFileSync(join(dir, 'run', 'config.json'), 'utf8')) as { model: { numClasses: number } }).model.numClasses).toBe(3);
       expect(r.stdout).toContain(`weights ${weights}: `);
       expect(r.stdout).toMatch(new RegExp(`psBN: ${betas} betas shifted by -0\\.1 \\(same function as the BN weights at step 0\\); classification layer re-initialised: the weights have 91 classes, the model 3`));
       expect(r.stdout).toContain(`initial weights: ${weights}`);
       expect(r.stdout).toMatch(/iter 1\b/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('without --weights a class-count mismatch stays an error naming the file and the flag', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'psdet-classes-'));
+    try {
+      const r = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/train-det.ts'), ...SMALL, '--set', 'model.numClasses=80', '--work-dir', join(dir, 'run')], {
+        cwd: ROOT,
+        encoding: 'utf8',
+        timeout: 300_000,
+        env: Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('VITEST'))),
+      });
+      expect(r.status).toBe(2);
+      expect(r.stderr).toMatch(/^train-det: \S+instances_train2017\.json: has 3 categories but model\.numClasses is 80 \(set it with --set model\.numClasses=3\)\n$/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
