@@ -142,7 +142,8 @@ export { formatCollapseTable, formatRevivalTable } from './analysis/table.js';
 export { probeBatches } from './analysis/probe-set.js';
 export { shiftBetaForPsbn } from './analysis/psbn-shift.js';
 export { induceCollapse, type InduceOptions } from './analysis/induce-collapse.js';
-export { lineChartSvg, barChartSvg, svgToPng, writeChart, type LineChartSpec, type BarChartSpec } from './analysis/plots.js';
+export { ratioLinesSpec, ratioBarsSpec, writeChart, type RatioLinesChart, type RatioBarsChart, type RatioSeries } from './analysis/plots.js';
+export { chartToSvg, renderChart, svgToPng, type ChartSpec } from './util/charts.js';
 export {
   expandGrid, runGrid, writeGridReport, runRevival, writeRevivalReport, backboneDeadRatio,
   type GridSpec, type StudyRun, type RunResult, type RunTraining, type TrainingResult, type RevivalResult,

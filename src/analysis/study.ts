@@ -3,7 +3,7 @@ import { join, relative } from 'node:path';
 import type { Config, NormKind, OptimizerKind } from '../config/types.js';
 import { compareDead, type CollapseReport, type StageRevival } from './collapse.js';
 import { latestAttempt, readCollapseLog, type CollapseLogEntry, type CollapseLogStage } from './collapse-log.js';
-import { barChartSvg, lineChartSvg, percentFormat, PALETTE, writeChart, type LineSeries } from './plots.js';
+import { ratioBarsSpec, ratioLinesSpec, writeChart, type RatioSeries } from './plots.js';
 import { STAGES, type Stage } from './probe.js';
 import { formatTable, percent } from './table.js';
 
@@ -257,31 +257,29 @@ export async function writeGridReport(studyDir: string, runs: StudyRun[], result
 
   if (finished.length > 0) {
     md.push('## Plots', '');
-    const totalSeries: LineSeries[] = finished.map((run, i) => ({
+    const totalSeries: RatioSeries[] = finished.map((run) => ({
       name: run.id,
       points: (logs.get(run.id) ?? []).map((e) => [e.iteration, e.total.deadRatio] as [number, number]),
-      color: PALETTE[i % PALETTE.length]!,
-      dashed: run.norm === 'bn',
+      group: run.norm,
     }));
     const total = await writeChart(
-      lineChartSvg({
+      ratioLinesSpec({
         title: 'Dead channels, whole network, against iteration',
-        x: { label: 'iteration' },
-        y: { label: 'dead channels (% of all ReLU channels)', min: 0, format: percentFormat },
+        yTitle: 'dead channels (% of all ReLU channels)',
+        groupTitle: 'norm',
         series: totalSeries,
-        width: 900,
+        width: 640,
       }),
       join(plotsDir, 'dead-total'),
     );
-    md.push(`![dead channels against iteration](${relative(studyDir, total.png)})`, '', `(BN runs dashed. SVG: ${relative(studyDir, total.svg)})`, '');
+    md.push(`![dead channels against iteration](${relative(studyDir, total.png)})`, '', `(Dash pattern: the norm. SVG: ${relative(studyDir, total.svg)})`, '');
     const bars = await writeChart(
-      barChartSvg({
+      ratioBarsSpec({
         title: 'Dead channels per stage at the end of each run',
-        xLabel: 'stage',
-        y: { label: 'dead channels (% of stage)', min: 0, format: percentFormat },
+        xTitle: 'stage',
+        yTitle: 'dead channels (% of stage)',
         categories: stages,
         groups: finished.map((run) => ({ name: run.id, values: stages.map((s) => stageRatio(byId.get(run.id)!.finalCollapse, s, 'deadRatio')) })),
-        width: 960,
       }),
       join(plotsDir, 'dead-final-per-stage'),
     );
@@ -289,18 +287,12 @@ export async function writeGridReport(studyDir: string, runs: StudyRun[], result
     md.push('### Dead ratio per stage against iteration, per run', '');
     for (const run of finished) {
       const log = logs.get(run.id) ?? [];
-      const series: LineSeries[] = stages.map((stage, i) => ({
+      const series: RatioSeries[] = stages.map((stage) => ({
         name: stage,
         points: log.map((e) => [e.iteration, stageRatio(e, stage, 'deadRatio')] as [number, number | null]),
-        color: PALETTE[i % PALETTE.length]!,
       }));
       const chart = await writeChart(
-        lineChartSvg({
-          title: `Dead channels per stage: ${run.id}`,
-          x: { label: 'iteration' },
-          y: { label: 'dead channels (% of stage)', min: 0, format: percentFormat },
-          series,
-        }),
+        ratioLinesSpec({ title: `Dead channels per stage: ${run.id}`, yTitle: 'dead channels (% of stage)', series }),
         join(plotsDir, `dead-per-stage-${run.id}`),
       );
       md.push(`![${run.id}](${relative(studyDir, chart.png)})`, '');
@@ -431,10 +423,11 @@ export async function writeRevivalReport(studyDir: string, results: RevivalResul
   const stages = STAGES.filter((s) => results.some((r) => r.rows.some((row) => row.stage === s)));
   if (results.length > 0 && stages.length > 0) {
     const chart = await writeChart(
-      barChartSvg({
+      ratioBarsSpec({
         title: 'Channels dead at the start that are alive after fine-tuning',
-        xLabel: 'stage',
-        y: { label: 'revived (% of channels dead at start)', min: 0, max: 1, format: percentFormat },
+        xTitle: 'stage',
+        yTitle: 'revived (% of channels dead at start)',
+        yMax: 1,
         categories: stages,
         groups: results.map((r) => ({ name: r.norm, values: stages.map((s) => r.rows.find((row) => row.stage === s)?.revivedRatio ?? null) })),
       }),

@@ -1,91 +1,138 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import sharp from 'sharp';
-import { describe, expect, it } from 'vitest';
-import { barChartSvg, escapeXml, formatNumber, lineChartSvg, niceTicks, percentFormat, svgToPng } from '../../src/analysis/plots.js';
+import { afterEach, describe, expect, it } from 'vitest';
+import { markerSizes, ratioBarsSpec, ratioLinesSpec, writeChart } from '../../src/analysis/plots.js';
+import { chartToSvg } from '../../src/util/charts.js';
 
-describe('niceTicks', () => {
-  it('steps by 1, 2 or 5 x 10^k and covers the range', () => {
-    // (0.27 - 0) / 5 = 0.054 = 5.4 x 10^-2; 5.4 > 5, so the step is 10 x 10^-2 = 0.1.
-    expect(niceTicks(0, 0.27, 5)).toMatchObject({ step: 0.1, ticks: [0, 0.1, 0.2, 0.3], lo: 0, hi: 0.3 });
-    // 400 / 6 = 66.7 -> 6.67 x 10 -> 10 x 10 = 100.
-    expect(niceTicks(0, 400, 6).ticks).toEqual([0, 100, 200, 300, 400]);
-    // 0.9 / 5 = 0.18 -> 1.8 x 0.1 -> 2 x 0.1 = 0.2; lo floor(0.1 / 0.2) = 0, hi ceil(1 / 0.2) x 0.2 = 1.
-    expect(niceTicks(0.1, 1, 5)).toMatchObject({ step: 0.2, ticks: [0, 0.2, 0.4, 0.6, 0.8, 1] });
-    // A single value gets widened: 5 +- 0.5 -> step 0.2 over [4.4, 5.6].
-    expect(niceTicks(5, 5, 5).ticks).toEqual([4.4, 4.6, 4.8, 5, 5.2, 5.4, 5.6]);
+const dirs: string[] = [];
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+/** The marks of one layer of a rendered chart: each symbol / rect with its aria label, position and path. */
+function marks(svg: string, layer: string): Array<{ label: string; x: number; y: number; d: string }> {
+  const group = new RegExp(`<g class="mark-(symbol|rect) role-mark ${layer}_marks"[^>]*>(.*?)</g>`, 's').exec(svg);
+  if (group === null) return [];
+  return [...group[2]!.matchAll(/<path aria-label="([^"]*)"[^>]*?transform="translate\(([-\d.]+),([-\d.]+)\)" d="([^"]*)"/g)].map((m) => ({
+    label: m[1]!,
+    x: Number(m[2]),
+    y: Number(m[3]),
+    d: m[4]!,
+  }));
+}
+
+const stageLines = ratioLinesSpec({
+  title: 'Dead <channels> per stage',
+  yTitle: 'dead channels (% of stage)',
+  width: 500,
+  height: 200,
+  series: [
+    { name: 'stem', points: [[0, 0], [50, 0], [100, 0]] },
+    { name: 'res2', points: [[0, 0], [50, 0], [100, 0]] },
+    { name: 'res3', points: [[0, 0], [50, null], [100, 0.05]] },
+    { name: 'fpn', points: [[100, 0.02]] },
+  ],
+});
+
+describe('ratioLinesSpec', () => {
+  it('draws a marker on every measurement, the iteration-0 ones and a one-measurement series included', async () => {
+    const svg = await chartToSvg(stageLines);
+    const points = marks(svg, 'layer_1');
+    // 3 + 3 + 2 (one null left out) + 1 measurements.
+    expect(points).toHaveLength(9);
+    expect(points.filter((p) => p.label.startsWith('iteration: 0;'))).toHaveLength(3);
+    const fpn = points.filter((p) => p.label.includes('series: fpn'));
+    expect(fpn).toHaveLength(1);
+    // Plot area 500 x 200, y over 0..10 % (all values <= 5 %): 2 % sits at 200 - 0.2 x 200 = 160, iteration 100 at x 500.
+    expect(fpn[0]!.x).toBeCloseTo(500, 6);
+    expect(fpn[0]!.y).toBeCloseTo(160, 6);
+    // One line per series (the lone fpn point's line is a path of one point; its marker is what shows).
+    expect(svg.match(/class="mark-line role-mark layer_0_marks"/g)).toHaveLength(4);
+    for (const name of ['stem', 'res2', 'res3', 'fpn']) expect(svg).toContain(`>${name}</text>`);
+    expect(svg).toContain('>10%</text>');
+    expect(svg).toContain('Dead &lt;channels&gt; per stage');
   });
 
-  it('formats ticks with the decimals the step needs', () => {
-    expect(formatNumber(0.30000000000000004, 0.1)).toBe('0.3');
-    expect(formatNumber(1500, 500)).toBe('1500');
-    expect(formatNumber(-0.0001, 0.01)).toBe('0.00');
-    expect(percentFormat(0.25, 0.05)).toBe('25%');
-    expect(percentFormat(0.125, 0.025)).toBe('12.5%');
+  it('keeps series that coincide apart: a marker shape and size of their own at the same spot', async () => {
+    const points = marks(await chartToSvg(stageLines), 'layer_1');
+    const atOrigin = points.filter((p) => p.label.startsWith('iteration: 0;'));
+    // stem, res2 and res3 at (0, 0 %): the same place, three different paths (circle, square, triangle).
+    expect(new Set(atOrigin.map((p) => `${p.x},${p.y}`)).size).toBe(1);
+    expect(new Set(atOrigin.map((p) => p.d)).size).toBe(3);
+    // The circle of stem is the widest: Vega's symbol size is width², 4 series -> widths 15, 12, 9, 6 px.
+    expect(markerSizes(4)).toEqual([225, 144, 81, 36]);
+    expect(atOrigin.find((p) => p.label.includes('series: stem'))!.d).toMatch(/^M7\.5,0A7\.5,7\.5/);
+  });
+
+  it('draws a dash pattern per group with its legend, and an empty chart without failing', async () => {
+    const svg = await chartToSvg(
+      ratioLinesSpec({
+        title: 'total',
+        yTitle: 'dead',
+        groupTitle: 'norm',
+        series: [
+          { name: 'bn_sgd', group: 'bn', points: [[0, 0.1], [10, 0.4]] },
+          { name: 'psbn_sgd', group: 'psbn', points: [[0, 0.1], [10, 0.2]] },
+        ],
+      }),
+    );
+    expect(svg).toContain('>norm</text>');
+    expect(svg).toMatch(/stroke-dasharray/);
+    // y grows past 10 % to the data: 40 % is on the axis.
+    expect(svg).toContain('>40%</text>');
+    const empty = await chartToSvg(ratioLinesSpec({ title: 'nothing yet', yTitle: 'dead', series: [] }));
+    expect(marks(empty, 'layer_1')).toHaveLength(0);
   });
 });
 
-describe('lineChartSvg', () => {
-  const svg = lineChartSvg({
-    title: 'Dead <channels> & more',
-    x: { label: 'iteration', min: 0, max: 10 },
-    y: { label: 'dead channels (% of stage)', min: 0, max: 1, format: percentFormat },
-    series: [{ name: 'a', points: [[0, 0], [10, 1]] }],
-  });
-
-  it('maps data to the plot frame', () => {
-    // Frame 760 x 440: left 74, bottom 440 - 56 = 384, top 48; legend for "a": 1 x 12 x 0.6 + 44 = 51.2 px,
-    // so right = 760 - 20 - 51.2 = 688.8. (0, 0) -> (74, 384); (10, 1) -> (688.8, 48).
-    expect(svg).toContain('<path d="M74.0,384.0 L688.8,48.0"');
-  });
-
-  it('has a title, axis titles, ticks with units and a legend, with text escaped', () => {
-    expect(svg.startsWith('<svg xmlns="http://www.w3.org/2000/svg" width="760" height="440"')).toBe(true);
-    expect(svg).toContain('>Dead &lt;channels&gt; &amp; more</text>');
-    expect(svg).toContain('>iteration</text>');
-    expect(svg).toContain('>dead channels (% of stage)</text>');
-    // y ticks: 1 / 5 = 0.2 -> 0%, 20%, ..., 100%.
-    for (const tick of ['0%', '20%', '40%', '60%', '80%', '100%']) expect(svg).toContain(`>${tick}</text>`);
-    expect(svg).toContain('>a</text>');
-    expect(escapeXml('"x"')).toBe('&quot;x&quot;');
-  });
-
-  it('breaks the line at a missing value and says so when there is no data', () => {
-    const broken = lineChartSvg({ title: 't', x: { label: 'x' }, y: { label: 'y' }, series: [{ name: 's', points: [[0, 1], [1, null], [2, 1], [3, 2]] }] });
-    const d = /<path d="([^"]+)"/.exec(broken)![1]!;
-    expect(d.match(/M/g)).toHaveLength(2);
-    expect(lineChartSvg({ title: 't', x: { label: 'x' }, y: { label: 'y' }, series: [] })).toContain('>no data</text>');
+describe('ratioBarsSpec', () => {
+  it('draws a bar and a marker per value, so a bar of 0 still shows', async () => {
+    const svg = await chartToSvg(
+      ratioBarsSpec({
+        title: 'revived',
+        xTitle: 'stage',
+        yTitle: 'revived (% of channels dead at start)',
+        yMax: 1,
+        height: 200,
+        categories: ['res2', 'res3', 'total'],
+        groups: [
+          { name: 'psbn', values: [0.8, 1, 0.9] },
+          { name: 'bn', values: [0, null, 0] },
+        ],
+      }),
+    );
+    const bars = /<g class="mark-rect role-mark layer_0_marks"[^>]*>(.*?)<\/g>/s.exec(svg)![1]!.match(/<path /g);
+    expect(bars).toHaveLength(5);
+    const points = marks(svg, 'layer_1');
+    expect(points).toHaveLength(5);
+    // y domain fixed to 0..100 %: 80 % at 200 - 0.8 x 200 = 40, the zeros of bn on the axis at 200.
+    expect(points.find((p) => p.label.includes('res2') && p.label.includes('psbn'))!.y).toBeCloseTo(40, 6);
+    const bnZeros = points.filter((p) => p.label.includes('bn') && !p.label.includes('psbn'));
+    expect(bnZeros).toHaveLength(2);
+    for (const p of bnZeros) expect(p.y).toBeCloseTo(200, 6);
+    expect(svg).toContain('>100%</text>');
   });
 });
 
-describe('barChartSvg', () => {
-  it('draws one bar per non-null value, grouped by category', () => {
-    const svg = barChartSvg({
-      title: 'dead at the end',
-      xLabel: 'stage',
-      y: { label: 'dead channels (% of stage)', min: 0, format: percentFormat },
-      categories: ['stem', 'res2', 'res3'],
-      groups: [{ name: 'bn', values: [0.1, 0.2, 0.3] }, { name: 'psbn', values: [0.05, null, 0.1] }],
-    });
-    // y step 0.1 (0.3 / 5 = 0.06 -> 0.1); tooltips use step / 100 -> one decimal of a percent.
-    // 3 + 2 bars (one null skipped) plus the background rect and two legend boxes.
-    expect(svg.match(/<rect /g)).toHaveLength(1 + 5 + 2);
-    expect(svg).toContain('<title>psbn res3: 10.0%</title>');
-  });
-});
-
-describe('svgToPng', () => {
-  it('renders the chart at twice its size with visible marks', async () => {
-    const svg = lineChartSvg({ title: 'Dead channels', x: { label: 'iteration' }, y: { label: 'ratio' }, series: [{ name: 'res2', points: [[0, 0.1], [100, 0.3]] }] });
-    const png = await svgToPng(svg);
-    const meta = await sharp(png).metadata();
-    expect(meta).toMatchObject({ format: 'png', width: 1520, height: 880 });
-    // A white background with dark text and a blue (#1f77b4) line: the red channel's minimum is near 0.
-    const stats = await sharp(png).stats();
-    expect(stats.channels[0]!.min).toBeLessThan(60);
-    expect(stats.channels[0]!.max).toBe(255);
-    // The blue line itself: some pixels have blue well above red.
-    const { data, info } = await sharp(png).removeAlpha().raw().toBuffer({ resolveWithObject: true });
-    let blue = 0;
-    for (let i = 0; i < info.width * info.height * 3; i += 3) if (data[i + 2]! > 150 && data[i]! < 80) blue++;
-    expect(blue).toBeGreaterThan(500);
+describe('writeChart', () => {
+  it('writes the SVG and a PNG at twice its size', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'psdet-plots-'));
+    dirs.push(dir);
+    const paths = await writeChart(stageLines, join(dir, 'sub', 'stages'));
+    expect(paths).toEqual({ svg: join(dir, 'sub', 'stages.svg'), png: join(dir, 'sub', 'stages.png') });
+    const svg = readFileSync(paths.svg, 'utf8');
+    const [, width, height] = /<svg[^>]* width="(\d+)" height="(\d+)"/.exec(svg)!.map(Number);
+    // Plot area 500 x 200 plus axes, title and legend.
+    expect(width).toBeGreaterThan(500);
+    expect(height).toBeGreaterThan(200);
+    const meta = await sharp(paths.png).metadata();
+    expect(meta).toMatchObject({ format: 'png', width: 2 * width!, height: 2 * height! });
+    // The orange res2 markers (#ff7f0e) are in the picture: pixels with red high and blue low.
+    const { data, info } = await sharp(paths.png).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+    let orange = 0;
+    for (let i = 0; i < info.width * info.height * 3; i += 3) if (data[i]! > 200 && data[i + 2]! < 80) orange++;
+    expect(orange).toBeGreaterThan(50);
   });
 });

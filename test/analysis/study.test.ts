@@ -94,7 +94,12 @@ describe('runGrid and writeGridReport', () => {
       expect(existsSync(join(dir, 'plots', `${name}.svg`))).toBe(true);
       expect(md).toContain(`](plots/${name}.png)`);
     }
-    expect((await sharp(join(dir, 'plots', 'dead-total.png')).metadata()).width).toBe(1800);
+    // The PNG is the SVG at twice its size; every run's total is drawn, iteration 0 included (3 probes x 8 runs).
+    const totalSvg = readFileSync(join(dir, 'plots', 'dead-total.svg'), 'utf8');
+    const svgWidth = Number(/<svg[^>]* width="(\d+)"/.exec(totalSvg)![1]);
+    expect((await sharp(join(dir, 'plots', 'dead-total.png')).metadata()).width).toBe(2 * svgWidth);
+    expect(totalSvg.match(/aria-roledescription="point"/g)).toHaveLength(24);
+    expect(totalSvg.match(/aria-label="iteration: 0;[^"]*" role="graphics-symbol" aria-roledescription="point"/g)).toHaveLength(8);
   });
 });
 
