@@ -25,7 +25,7 @@ import type { Batch } from '../data/types.js';
 import { readGroundTruth } from '../eval/coco-json.js';
 import { perCategoryTable, summaryLines } from '../eval/report.js';
 import { checkpointConfig, loadDetector, resolveModelSource } from '../infer/load.js';
-import { ProgressBar } from '../infer/progress.js';
+import { TaskProgress } from './progress.js';
 import { evaluateDetector } from '../train/evaluate.js';
 import { InputError } from '../util/errors.js';
 import { prepareOutputDir } from './exit.js';
@@ -128,7 +128,7 @@ export async function runCheckpointEval(argv: string[], onOutDir?: (dir: string)
     console.log(`${describeBackend(backend)}`);
     console.log(`${loaded.description}`);
     console.log(`data: ${paths.annotations} (${dataset.images.length} images, batch ${flags.batch})`);
-    const bar = new ProgressBar(dataset.images.length);
+    const bar = new TaskProgress(dataset.images.length, 'evaluation');
     const counted = async function* (): AsyncGenerator<Batch> {
       for await (const batch of loader.batches()) {
         yield batch;

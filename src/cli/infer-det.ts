@@ -17,7 +17,7 @@ import type { BackendChoice } from '../config/types.js';
 import { parseAssignments } from '../config/resolve.js';
 import { listImages } from '../infer/inputs.js';
 import { loadDetector, resolveModelSource } from '../infer/load.js';
-import { ProgressBar } from '../infer/progress.js';
+import { TaskProgress } from './progress.js';
 import { runInference } from '../infer/run.js';
 import { InputError } from '../util/errors.js';
 import { exitOnError, prepareOutputDir } from './exit.js';
@@ -98,7 +98,7 @@ async function main(argv: string[]): Promise<void> {
   try {
     console.error(`infer-det: ${describeBackend(backend)}`);
     console.error(`infer-det: ${loaded.description}; ${inputs.length} image(s), batch ${flags.batch}`);
-    const bar = new ProgressBar(inputs.length);
+    const bar = new TaskProgress(inputs.length, 'images');
     const summary = await runInference(loaded.detector, inputs, {
       input: loaded.input,
       batchSize: flags.batch,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ProgressBar } from '../../src/cli/progress.js';
+import { ProgressBar, TaskProgress } from '../../src/cli/progress.js';
 
 function recorder(): { stream: { write(s: string): boolean }; text: () => string } {
   let out = '';
@@ -25,5 +25,26 @@ describe('ProgressBar', () => {
     bar.print('mAP 0.0');
     expect(r.text().split('20/20')).toHaveLength(2);
     expect(r.text().endsWith('mAP 0.0\n')).toBe(true);
+  });
+});
+
+describe('TaskProgress', () => {
+  it('counts items on a labelled bar with the eta from the rate so far, and stays silent off a TTY', () => {
+    let written = '';
+    const pipe = { isTTY: false, write: (s: string) => ((written += s), true) } as unknown as NodeJS.WriteStream;
+    const quiet = new TaskProgress(10, 'images', pipe);
+    quiet.tick();
+    quiet.finish();
+    expect(written).toBe('');
+    const tty = { isTTY: true, write: (s: string) => ((written += s), true) } as unknown as NodeJS.WriteStream;
+    let t = 0;
+    const bar = new TaskProgress(4, 'images', tty, () => (t += 10_000));
+    // 1 of 4 after 10 s: 30 s to go; round(0.25 * 30) = 8 cells
+    bar.tick();
+    expect(written).toBe(`\r\x1b[2Kimages [${'#'.repeat(8)}${'.'.repeat(22)}]  1/4  25%  eta 0:00:30`);
+    bar.tick(5); // capped at the total
+    expect(written.endsWith('images [' + '#'.repeat(30) + ']  4/4  100%  eta 0:00:00')).toBe(true);
+    bar.finish();
+    expect(written.endsWith('\n')).toBe(true);
   });
 });
