@@ -33,6 +33,13 @@ function run(argv: string[]): Promise<void> | undefined {
     .option('--analyze', 'error analysis: AP with localisation, class-confusion and background errors forgiven (table, JSON, PR plots)')
     .option('--analyze-out <dir>', 'where --analyze writes analysis.json and its plots (default ./analyze)')
     .option('--per-category', 'with --analyze: a plot per category and per super-category besides the overall one')
+    .addHelpText(
+      'after',
+      '\nA model over a split (results JSON written, then evaluated, plus the collapse table):\n' +
+        '  eval-det --checkpoint CKPT --data DIR [--split val2017] [--out DIR] [--limit N] [--backend B]\n' +
+        '  eval-det --weights torchvision:retinanet_resnet50_fpn_coco|FILE.pth|URL --data DIR\n' +
+        '(eval-det --checkpoint CKPT --help lists all the options of that mode)',
+    )
     .exitOverride()
     .configureOutput({ writeErr: () => undefined });
   program.parse(argv);

@@ -34,7 +34,7 @@ function environmentLines(config: Config, backend: BackendInfo, tfVersion: strin
     ...backend.skipped.map((s) => `backend skipped: ${s}`),
     `run: ${config.name}, work dir: ${config.workDir}`,
     `norm: ${config.model.norm}, normAffineTrainable: ${config.model.normAffineTrainable}, normEval: ${config.model.normEval}, ` +
-      `frozenStages: ${config.model.frozenStages}, psbnAlpha: ${config.model.psbnAlpha}`,
+      `frozenStages: ${config.model.frozenStages}${config.model.norm === 'psbn' ? `, psbnAlpha: ${config.model.psbnAlpha}` : ''}`,
     `solver: ${config.solver.optimizer} lr ${config.solver.baseLr} batch ${config.solver.batchSize} maxIter ${config.solver.maxIter} ` +
       `${config.solver.schedule} steps [${config.solver.steps.join(', ')}] warmup ${config.solver.warmupIters}`,
   ];

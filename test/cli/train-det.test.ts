@@ -92,6 +92,8 @@ describe('train-det (child process)', () => {
     const config = JSON.parse(readFileSync(join(workDir, 'config.json'), 'utf8')) as { model: { norm: string }; solver: { batchSize: number } };
     expect([config.model.norm, config.solver.batchSize]).toEqual(['psbn', 2]);
     expect(readFileSync(join(workDir, 'log.txt'), 'utf8')).toMatch(/backend: cpu/);
+    // psbnAlpha is printed for psBN runs only
+    expect(run.stdout()).toMatch(/^norm: psbn, .*, psbnAlpha: 0\.1$/m);
 
     const resumed = trainDet([...SMALL, '--norm', 'psbn', '--work-dir', workDir, '--max-iter', String(stoppedAt + 1), '--resume']);
     expect(await resumed.code).toBe(0);

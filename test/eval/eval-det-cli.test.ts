@@ -114,6 +114,13 @@ describe('eval-det', () => {
     expectUserError(evalDet(['--gt', join(dir, 'missing.json'), '--dt', dt]), `eval-det: ${join(dir, 'missing.json')}: file not found`);
   });
 
+  it('--help shows the model-over-a-split mode too (--checkpoint / --weights)', () => {
+    const r = evalDet(['--help']);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain('eval-det --checkpoint CKPT --data DIR');
+    expect(r.stdout).toContain('eval-det --weights torchvision:retinanet_resnet50_fpn_coco');
+  });
+
   it('starts with a node shebang', () => {
     expect(readFileSync(CLI, 'utf8').startsWith('#!/usr/bin/env node\n')).toBe(true);
   });
