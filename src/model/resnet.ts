@@ -337,3 +337,36 @@ export class ResNet implements Module {
     for (const s of this.stages) s.dispose();
   }
 }
+
+/** The backbone's norm layers as built: the stem's, then every block's in parameter-name order. */
+export function backboneNorms(backbone: ResNet): NormLayer[] {
+  return [backbone.stem.norm, ...backbone.stages.flatMap((s) => s.blocks.flatMap((b) => b.norms()))];
+}
+
+/** How norm layers behave in training, read from the layers themselves (frozen stages and norm-eval included). */
+export interface NormBehaviour {
+  layers: number;
+  /** Layers per kind, e.g. { psbn: 20 }. */
+  kinds: Partial<Record<NormLayer['kind'], number>>;
+  /** Layers that normalise with batch statistics in training (and update their running statistics). */
+  batchStats: number;
+  /** Layers whose γ and β the optimizer trains. */
+  affineTrained: number;
+}
+
+export function normBehaviour(norms: readonly NormLayer[]): NormBehaviour {
+  const kinds: NormBehaviour['kinds'] = {};
+  for (const n of norms) kinds[n.kind] = (kinds[n.kind] ?? 0) + 1;
+  return {
+    layers: norms.length,
+    kinds,
+    batchStats: norms.filter((n) => n.usesBatchStats).length,
+    affineTrained: norms.filter((n) => n.params().every((p) => p.trainable)).length,
+  };
+}
+
+/** `backbone norms as built: 20 psbn; batch statistics in training: 15 of 20; gamma/beta trained: 15 of 20`. */
+export function formatNormBehaviour(b: NormBehaviour): string {
+  const kinds = Object.entries(b.kinds).map(([kind, n]) => `${n} ${kind}`).join(', ');
+  return `backbone norms as built: ${kinds}; batch statistics in training: ${b.batchStats} of ${b.layers}; gamma/beta trained: ${b.affineTrained} of ${b.layers}`;
+}

@@ -18,6 +18,7 @@ import type { Batch } from '../data/types.js';
 import { readGroundTruth } from '../eval/coco-json.js';
 import { summaryLines } from '../eval/report.js';
 import { buildRetinaNet } from '../model/build.js';
+import { backboneNorms, formatNormBehaviour, normBehaviour } from '../model/resnet.js';
 import type { RetinaNet } from '../model/retinanet.js';
 import { RunReportWriter } from '../report/run-report.js';
 import { InputError } from '../util/errors.js';
@@ -129,6 +130,8 @@ export async function runTraining(config: Config, options: Partial<JobOptions> =
   const { pixelMean, pixelStd } = config.input;
   const toTensor = (batch: Batch): tf.Tensor4D => batchToTensor(batch, pixelMean, pixelStd);
   const model = buildRetinaNet(config.model, new Rng(config.seed));
+  // what the layers will do, read back from them: the config's norm fields can say otherwise (e.g. normEval)
+  reporter.info(formatNormBehaviour(normBehaviour(backboneNorms(model.backbone))));
   const pretrained = config.model.pretrainedBackbone;
   if (pretrained !== null && !evalOnly) {
     try {

@@ -94,6 +94,8 @@ describe('train-det (child process)', () => {
     expect(readFileSync(join(workDir, 'log.txt'), 'utf8')).toMatch(/backend: cpu/);
     // psbnAlpha is printed for psBN runs only
     expect(run.stdout()).toMatch(/^norm: psbn, .*, psbnAlpha: 0\.1$/m);
+    // and what the layers do, read back from them: frozen stage 1 takes the stem's norm out
+    expect(run.stdout()).toMatch(/^backbone norms as built: 20 psbn; batch statistics in training: 19 of 20; gamma\/beta trained: 19 of 20$/m);
 
     const resumed = trainDet([...SMALL, '--norm', 'psbn', '--work-dir', workDir, '--max-iter', String(stoppedAt + 1), '--resume']);
     expect(await resumed.code).toBe(0);
