@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import type { Config, NormKind, OptimizerKind } from '../config/types.js';
+import { normPreset, type Config, type NormKind, type OptimizerKind } from '../config/types.js';
 import { compareDead, type CollapseReport, type StageRevival } from './collapse.js';
 import { latestAttempt, readCollapseLog, type CollapseLogEntry, type CollapseLogStage } from './collapse-log.js';
 import { ratioBarsSpec, ratioLinesSpec, writeChart, type RatioSeries } from './plots.js';
@@ -88,9 +88,7 @@ export function expandGrid(base: Config, grid: GridSpec, studyDir: string): Stud
           const config = structuredClone(base);
           config.name = `${base.name}/${id}`;
           config.workDir = join(studyDir, 'runs', id);
-          config.model.norm = norm;
-          config.model.normAffineTrainable = norm !== 'frozen_bn';
-          config.model.normEval = norm === 'frozen_bn';
+          Object.assign(config.model, { norm, ...normPreset(norm) });
           config.model.frozenStages = frozenStages;
           config.solver.optimizer = optimizer;
           config.solver.baseLr = lr;
@@ -380,9 +378,7 @@ export async function runRevival(
     const config = structuredClone(base);
     config.name = `${base.name}/revive-${norm}`;
     config.workDir = join(studyDir, 'revive', norm);
-    config.model.norm = norm;
-    config.model.normAffineTrainable = norm !== 'frozen_bn';
-    config.model.normEval = norm === 'frozen_bn';
+    Object.assign(config.model, { norm, ...normPreset(norm) });
     config.solver.weightDecayNorm = spec.normWeightDecay ?? base.solver.weightDecay;
     const resultPath = join(config.workDir, 'revival-result.json');
     if (existsSync(resultPath)) {

@@ -2,7 +2,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { Command, Option } from 'commander';
 import { parseAssignments, resolveConfig } from '../config/resolve.js';
-import type { Config, NormKind, OptimizerKind } from '../config/types.js';
+import { NORM_KINDS, type Config, type NormKind, type OptimizerKind } from '../config/types.js';
 import {
   expandGrid, formatGridTable, readFinished, runGrid, runRevival, writeGridReport, writeRevivalReport,
   type FineTune, type MeasureCollapse, type RunTraining,
@@ -27,7 +27,7 @@ export interface StudyWiring {
   print: (text: string) => void;
 }
 
-const NORMS: readonly NormKind[] = ['bn', 'frozen_bn', 'psbn'];
+const NORMS: readonly NormKind[] = NORM_KINDS;
 const OPTIMIZERS: readonly OptimizerKind[] = ['sgd', 'adam', 'adamw'];
 
 /** `bn,psbn` -> ['bn', 'psbn'], each checked against `allowed`; the flag is named in the error. */

@@ -21,7 +21,7 @@ import { DEFAULT_INDUCE, induceCollapse } from '../analysis/induce-collapse.js';
 import { shiftBetaForPsbn } from '../analysis/psbn-shift.js';
 import type { FineTune, MeasureCollapse, RunTraining } from '../analysis/study.js';
 import { describeBackend, selectBackend } from '../backend/index.js';
-import type { Config, NormKind } from '../config/types.js';
+import { NORM_KINDS, type Config, type NormKind } from '../config/types.js';
 import { buildRetinaNet } from '../model/build.js';
 import { resolveModelSource } from '../infer/load.js';
 import type { RetinaNet } from '../model/retinanet.js';
@@ -193,8 +193,8 @@ async function main(argv: string[]): Promise<number> {
     if (action.name() === 'revive') {
       startCheckpoint = action.args[0] ?? null;
       const norm = action.opts<{ checkpointNorm?: string }>().checkpointNorm ?? 'bn';
-      if (norm !== 'bn' && norm !== 'psbn' && norm !== 'frozen_bn') throw new InputError(`--checkpoint-norm: "${norm}" is not one of bn, frozen_bn, psbn`);
-      checkpointNorm = norm;
+      if (!(NORM_KINDS as readonly string[]).includes(norm)) throw new InputError(`--checkpoint-norm: "${norm}" is not one of ${NORM_KINDS.join(', ')}`);
+      checkpointNorm = norm as NormKind;
       induce = action.opts<{ induceCollapse?: number }>().induceCollapse ?? null;
       if (induce !== null && !(induce > 0 && induce <= 1)) throw new InputError(`--induce-collapse: ${induce} must be in (0, 1]`);
     }

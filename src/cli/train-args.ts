@@ -4,7 +4,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { defaultConfig } from '../config/defaults.js';
 import { mergeOverrides, parseAssignments, readConfigFile, resolveConfig } from '../config/resolve.js';
-import type { Config } from '../config/types.js';
+import { NORM_KINDS, normPreset, type Config, type NormKind } from '../config/types.js';
 import { InputError } from '../util/errors.js';
 import { parseWeightsSpec } from '../weights/source.js';
 import { WEIGHTS_HELP } from './weights-help.js';
@@ -46,7 +46,7 @@ export function trainProgram(): Command {
   const program = new Command('train-det')
     .description('Train RetinaNet; with no CONFIG, the tiny config on the embedded shapes set.')
     .argument('[CONFIG]', 'model config (models/*.json)')
-    .addOption(new Option('--norm <kind>', 'backbone norm layer').choices(['bn', 'frozen_bn', 'psbn']))
+    .addOption(new Option('--norm <kind>', 'backbone norm layer, with its preset: bn / psbn use batch statistics and train gamma/beta, frozen_bn neither (--set model.normEval / normAffineTrainable override)').choices(NORM_KINDS))
     .option('--data <dir>', 'COCO-layout dataset root (annotations/, train2017/, val2017/)')
     .option('--train-json <file>', 'training annotation file (COCO JSON), with --train-images: a dataset from any pair of paths')
     .option('--train-images <dir>', 'image folder of --train-json')
@@ -111,7 +111,8 @@ export function parseTrainArgs(args: readonly string[]): TrainCommand {
   const model: Record<string, unknown> = {};
   const solver: Record<string, unknown> = {};
   const data: Record<string, unknown> = {};
-  if (o.norm !== undefined) model.norm = o.norm;
+  // the kind with its preset; a --set of normEval / normAffineTrainable comes later and wins
+  if (o.norm !== undefined) Object.assign(model, { norm: o.norm, ...normPreset(o.norm as NormKind) });
   if (o.data !== undefined) data.root = o.data;
   if (o.skipBadImages === true) data.skipBadImages = true;
   if (o.trainJson !== undefined) data.trainAnnotationFile = o.trainJson;

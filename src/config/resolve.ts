@@ -2,12 +2,12 @@ import { readFileSync } from 'node:fs';
 import { basename, extname } from 'node:path';
 import { InputError } from '../util/errors.js';
 import { defaultConfig } from './defaults.js';
-import type { Config } from './types.js';
+import { NORM_KINDS, type Config } from './types.js';
 
 /** Values a string-typed field may take; anything else is an error naming the field. */
 const ENUMS: Record<string, readonly string[]> = {
   backend: ['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu'],
-  'model.norm': ['bn', 'frozen_bn', 'psbn'],
+  'model.norm': NORM_KINDS,
   'model.p6Input': ['p5', 'c5'],
   'model.boxLoss': ['l1', 'smooth_l1', 'giou'],
   'solver.optimizer': ['sgd', 'adam', 'adamw'],
@@ -88,6 +88,10 @@ export function validate(config: Config, source: string): void {
     [DEPTHS.includes(m.depth), 'model.depth', `one of ${DEPTHS.join(', ')}`],
     [m.widthMultiplier > 0, 'model.widthMultiplier', 'positive'],
     [int(m.frozenStages, 0) && m.frozenStages <= 5, 'model.frozenStages', 'an integer 0..5'],
+    // FrozenBN is fixed statistics and a fixed affine: a config that asks it to train or to use batch statistics
+    // would silently not get it (--norm frozen_bn sets both; bn / psbn take either)
+    [m.norm !== 'frozen_bn' || !m.normAffineTrainable, 'model.normAffineTrainable', 'false with model.norm "frozen_bn" (FrozenBN never trains gamma/beta)'],
+    [m.norm !== 'frozen_bn' || m.normEval, 'model.normEval', 'true with model.norm "frozen_bn" (FrozenBN never uses batch statistics)'],
     [m.bnEpsilon > 0, 'model.bnEpsilon', 'positive'],
     [within(m.bnMomentum, 0, 1), 'model.bnMomentum', 'in [0, 1]'],
     [int(m.fpnChannels, 1), 'model.fpnChannels', 'a positive integer'],

@@ -3,7 +3,17 @@
  * every field below has a default in defaults.ts, so a config file names only what it changes.
  */
 
-export type NormKind = 'bn' | 'frozen_bn' | 'psbn';
+/** The backbone norm layers psdet builds: the type, the validation, the CLI choices and the study axes come from it. */
+export const NORM_KINDS = ['bn', 'frozen_bn', 'psbn'] as const;
+export type NormKind = (typeof NORM_KINDS)[number];
+
+/**
+ * What a norm kind means for the two other norm fields, as `--norm KIND` sets them: BN and psBN normalise with
+ * batch statistics in training and train gamma/beta; FrozenBN does neither (and allows nothing else).
+ */
+export function normPreset(kind: NormKind): { normAffineTrainable: boolean; normEval: boolean } {
+  return kind === 'frozen_bn' ? { normAffineTrainable: false, normEval: true } : { normAffineTrainable: true, normEval: false };
+}
 export type BackendChoice = 'auto' | 'tensorflow' | 'webgpu' | 'wasm' | 'cpu';
 export type ResNetDepth = 18 | 34 | 50 | 101;
 export type BoxLossKind = 'l1' | 'smooth_l1' | 'giou';

@@ -43,6 +43,8 @@ describe('train-det arguments', () => {
     expect(config.solver.batchSize).toBe(4); // file over the default 16
     expect(config.solver.optimizer).toBe('adamw'); // flag over the default
     expect(config.model.norm).toBe('frozen_bn'); // flag over the file's bn
+    // with its preset: no batch statistics, no trained gamma/beta
+    expect([config.model.normEval, config.model.normAffineTrainable]).toEqual([true, false]);
     expect(config.model.depth).toBe(18); // file over the default 50
     expect(config.model.fpnChannels).toBe(defaultConfig().model.fpnChannels); // default
     expect(config.data.root).toBe('/data/coco');

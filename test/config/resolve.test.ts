@@ -67,6 +67,8 @@ describe('range validation', () => {
       [{ model: { nmsThreshold: 1.5 } }, 'field "model.nmsThreshold" must be in [0, 1], got 1.5'],
       [{ model: { fpnChannels: 0 } }, 'field "model.fpnChannels" must be a positive integer, got 0'],
       [{ collapse: { probeImages: 0 } }, 'field "collapse.probeImages" must be a positive integer, got 0'],
+      [{ model: { norm: 'frozen_bn', normAffineTrainable: true } }, 'field "model.normAffineTrainable" must be false with model.norm "frozen_bn" (FrozenBN never trains gamma/beta), got true'],
+      [{ model: { norm: 'frozen_bn', normEval: false } }, 'field "model.normEval" must be true with model.norm "frozen_bn" (FrozenBN never uses batch statistics), got false'],
     ];
     for (const [overrides, message] of cases) expect(() => resolveConfig(null, [overrides])).toThrow(`command line: ${message}`);
     const path = writeTemp('lr.json', JSON.stringify({ solver: { baseLr: -0.01 } }));
