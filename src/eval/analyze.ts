@@ -19,6 +19,7 @@
  * Pure: columnar sets in, curves and numbers out.
  */
 import {
+  allocDetectionSet,
   accumulate,
   evaluateImages,
   meanValid,
@@ -208,12 +209,7 @@ function splitByCategory(dt: DetectionSet): (categoryId: number) => DetectionSet
   return (categoryId) => {
     const idx = indices.get(categoryId) ?? [];
     const n = idx.length;
-    const out: DetectionSet = {
-      imageId: new Float64Array(n),
-      categoryId: new Float64Array(n),
-      bbox: new Float64Array(4 * n),
-      score: new Float64Array(n),
-    };
+    const out = allocDetectionSet(n);
     idx.forEach((j, q) => {
       out.imageId[q] = dt.imageId[j]!;
       out.categoryId[q] = dt.categoryId[j]!;

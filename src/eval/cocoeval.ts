@@ -57,6 +57,11 @@ export interface DetectionSet {
   score: Float64Array;
 }
 
+/** A zeroed DetectionSet of `n` detections, to be filled. */
+export function allocDetectionSet(n: number): DetectionSet {
+  return { imageId: new Float64Array(n), categoryId: new Float64Array(n), bbox: new Float64Array(4 * n), score: new Float64Array(n) };
+}
+
 /** Evaluation parameters (pycocotools `Params` for iouType 'bbox'). */
 export interface EvalParams {
   /** Images to evaluate (sorted, unique after {@link resolveParams}). */

@@ -3,7 +3,7 @@
  * Boxes are COCO `xywh` pixels here, at the edge; the detector works in `xyxy` inside.
  */
 import { writeFileSync, renameSync } from 'node:fs';
-import type { DetectionSet } from './cocoeval.js';
+import { allocDetectionSet, type DetectionSet } from './cocoeval.js';
 
 /** One detection in a COCO results file. */
 export interface CocoDetection {
@@ -46,12 +46,7 @@ export function detectionsForImage(imageId: number, boxesXyxy: ArrayLike<number>
 /** COCO detections -> the evaluator's columnar set (ids 1..N in this order, as pycocotools' `loadRes`). */
 export function toDetectionSet(dets: readonly CocoDetection[]): DetectionSet {
   const n = dets.length;
-  const set: DetectionSet = {
-    imageId: new Float64Array(n),
-    categoryId: new Float64Array(n),
-    bbox: new Float64Array(4 * n),
-    score: new Float64Array(n),
-  };
+  const set = allocDetectionSet(n);
   dets.forEach((d, j) => {
     set.imageId[j] = d.image_id;
     set.categoryId[j] = d.category_id;
